@@ -1,0 +1,3 @@
+from dsrl_ray.cli import main
+
+main()

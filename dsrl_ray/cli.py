@@ -1,0 +1,192 @@
+"""The commands a person types: ``python -m dsrl_ray <command>`` or ``dsrl-ray <command>``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+
+def _add_demos(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demos",
+        help="collect scripted demonstrations into a robomimic-layout HDF5 file",
+        description="Run a task's scripted demonstrator with Gaussian action noise of std SIGMA "
+        "and write the episodes as robomimic low-dim HDF5 (data/demo_N/obs/<key>, actions, ...).",
+    )
+    p.add_argument("--task", default="lift", help="task name (lift, can, twogoal); default: lift")
+    p.add_argument("--n", type=int, default=None, help="number of demonstrations to keep (default: the task preset)")
+    p.add_argument("--sigma", type=float, default=None, help="action-noise std (default: the task preset)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--keep-failures", action="store_true", help="also keep episodes that did not succeed")
+    p.add_argument("--out", type=Path, required=True, help="output .hdf5 path")
+    p.set_defaults(func=cmd_demos)
+
+
+def _add_pretrain(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pretrain",
+        help="behaviour-clone a diffusion base policy from a robomimic-layout HDF5 dataset",
+        description="Train a DPPO-style residual-MLP diffusion policy (epsilon prediction, cosine "
+        "schedule, EMA) on a demo dataset. Checkpoints are written atomically to OUT/ and training "
+        "resumes from the latest one unless --no-resume.",
+    )
+    p.add_argument("--dataset", type=Path, required=True, help="robomimic-layout .hdf5 file")
+    p.add_argument("--out", type=Path, required=True, help="output directory for checkpoints")
+    p.add_argument("--task", default=None, help="task the dataset belongs to (default: from the file's env_args)")
+    p.add_argument("--steps", type=int, default=None, help="gradient steps (default: the task preset)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--mlp-dims", type=int, nargs="+", default=None, help="hidden widths, e.g. 512 512 512")
+    p.add_argument("--time-dim", type=int, default=None)
+    p.add_argument("--denoising-steps", type=int, default=None, help="DDPM steps T")
+    p.add_argument("--ddim-steps", type=int, default=None, help="DDIM steps K used at sampling time")
+    p.add_argument("--checkpoint-every", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-resume", action="store_true", help="start from scratch even if OUT has checkpoints")
+    p.set_defaults(func=cmd_pretrain)
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a base policy (noise w ~ N(0, I)) for N episodes",
+        description="Run a pretrained base policy as deployed (initial noise drawn from N(0, I)) and "
+        "print success rate with its 95%% Wilson interval and the mean return.",
+    )
+    p.add_argument("--policy", type=Path, required=True, help="base-policy checkpoint (ours, from `pretrain`)")
+    p.add_argument("--task", default=None, help="task name (default: the one stored in the checkpoint)")
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--seed", type=int, default=1000)
+    p.add_argument("--json", type=Path, default=None, help="also write the result as JSON here")
+    p.set_defaults(func=cmd_eval)
+
+
+def _add_pipeline(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pipeline",
+        help="demos -> base policy -> evaluation on one task, under one run directory",
+        description="Collect scripted demos with noise, pretrain a diffusion base policy on them and "
+        "evaluate it; every artefact goes under RUN_DIR. Steps whose output exists are skipped.",
+    )
+    p.add_argument("--task", default="lift")
+    p.add_argument("--run-dir", type=Path, default=None, help="default: runs/<task>")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--episodes", type=int, default=None, help="evaluation episodes (default: the task preset)")
+    p.add_argument("--pretrain-steps", type=int, default=None)
+    p.set_defaults(func=cmd_pipeline)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dsrl-ray",
+        description="DSRL: steer a frozen diffusion policy by learning its initial noise with RL.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_demos(sub)
+    _add_pretrain(sub)
+    _add_eval(sub)
+    _add_pipeline(sub)
+    return parser
+
+
+def cmd_demos(args: argparse.Namespace) -> None:
+    from dsrl_ray.envs import collect_demos
+    from dsrl_ray.presets import get_preset
+
+    preset = get_preset(args.task)
+    summary = collect_demos(
+        args.task,
+        args.n if args.n is not None else preset.n_demos,
+        sigma=args.sigma if args.sigma is not None else preset.demo_sigma,
+        seed=args.seed,
+        out_path=args.out,
+        keep_failures=args.keep_failures,
+    )
+    print(summary)
+
+
+def cmd_pretrain(args: argparse.Namespace) -> None:
+    from dsrl_ray.pretraining import pretrain_from_dataset
+
+    result = pretrain_from_dataset(
+        dataset=args.dataset,
+        out_dir=args.out,
+        task=args.task,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        arch_overrides={
+            k: v
+            for k, v in dict(
+                mlp_dims=tuple(args.mlp_dims) if args.mlp_dims else None,
+                time_dim=args.time_dim,
+                denoising_steps=args.denoising_steps,
+                ddim_steps=args.ddim_steps,
+            ).items()
+            if v is not None
+        },
+        checkpoint_every=args.checkpoint_every,
+        seed=args.seed,
+        resume=not args.no_resume,
+    )
+    print(f"final checkpoint: {result.checkpoint}  (final loss {result.losses[-1]:.4f})")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from dsrl_ray.envs import evaluate_policy
+    from dsrl_ray.policies import load_policy
+
+    policy, meta = load_policy(args.policy, with_meta=True)
+    task = args.task or meta.get("task")
+    if task is None:
+        raise SystemExit(f"error: {args.policy} does not name its task; pass --task")
+    result = evaluate_policy(task, policy, args.episodes, seed=args.seed)
+    print(result.summary())
+    if args.json:
+        args.json.write_text(json.dumps(result.to_dict(), indent=2))
+
+
+def cmd_pipeline(args: argparse.Namespace) -> None:
+    from dsrl_ray.envs import collect_demos, evaluate_policy
+    from dsrl_ray.policies import load_policy
+    from dsrl_ray.presets import get_preset
+    from dsrl_ray.pretraining import pretrain_from_dataset
+
+    preset = get_preset(args.task)
+    run_dir = args.run_dir or Path("runs") / args.task
+    run_dir.mkdir(parents=True, exist_ok=True)
+    demos = run_dir / "demos.hdf5"
+    if demos.exists():
+        print(f"[1/3] demos: reusing {demos}")
+    else:
+        print(f"[1/3] demos: {preset.n_demos} scripted demos, sigma={preset.demo_sigma}")
+        print(collect_demos(args.task, preset.n_demos, sigma=preset.demo_sigma, seed=args.seed, out_path=demos))
+    print("[2/3] pretrain diffusion base policy")
+    result = pretrain_from_dataset(
+        dataset=demos,
+        out_dir=run_dir / "base_policy",
+        task=args.task,
+        steps=args.pretrain_steps,
+        seed=args.seed,
+    )
+    episodes = args.episodes or preset.eval_episodes
+    print(f"[3/3] evaluate base policy, w ~ N(0, I), {episodes} episodes")
+    policy = load_policy(result.checkpoint)
+    evaluation = evaluate_policy(args.task, policy, episodes, seed=args.seed + 1000)
+    print(evaluation.summary())
+    (run_dir / "base_eval.json").write_text(json.dumps(evaluation.to_dict(), indent=2))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,31 @@
+"""Atomic ``torch.save``: a reader sees the old file or the complete new one, never a partial one."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+def atomic_torch_save(obj: object, path: str | os.PathLike) -> Path:
+    """``torch.save(obj)`` to a temp file in ``path``'s folder, fsync, then ``os.replace`` onto ``path``.
+
+    On any failure the temp file is removed and the exception re-raised; ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path

@@ -1,0 +1,106 @@
+"""Our pretraining checkpoint format: one self-contained ``torch.save`` dict per file.
+
+Keys: ``format`` (tag), ``version``, ``arch`` (``DiffusionArch.to_dict()``), ``normalizer``
+(four float32 tensors), ``model`` and ``ema`` (policy state dicts, ``network.*`` keys as in
+DPPO), ``optimizer``, ``step``, ``rng`` (generator states), ``dataset_sha256``, ``meta``
+(caller's free-form dict of plain values), ``config`` and ``loss_history``. Files are named
+``pretrain_step_<8-digit step>.pt`` and always written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+
+from dsrl_ray.policies.atomic import atomic_torch_save
+from dsrl_ray.policies.diffusion_policy import DiffusionArch, DiffusionPolicy
+from dsrl_ray.policies.normalizer import Normalizer
+from dsrl_ray.policies.state_check import load_network_state
+
+FORMAT_TAG = "dsrl_ray.diffusion_policy"
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format", "version", "arch", "normalizer", "model", "ema", "step", "dataset_sha256")
+_NAME = re.compile(r"^pretrain_step_(\d{8})\.pt$")
+
+
+def checkpoint_path(out_dir: str | os.PathLike, step: int) -> Path:
+    """File name of the checkpoint taken after ``step`` gradient steps."""
+    return Path(out_dir) / f"pretrain_step_{step:08d}.pt"
+
+
+def list_checkpoints(out_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """``(step, path)`` of every checkpoint in ``out_dir``, oldest first (empty if no folder)."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in out_dir.iterdir() if (m := _NAME.match(p.name))]
+    return sorted(found)
+
+
+def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
+    """The checkpoint with the most steps in ``out_dir``, or ``None``."""
+    found = list_checkpoints(out_dir)
+    return found[-1][1] if found else None
+
+
+def normalizer_to_tensors(normalizer: Normalizer) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(v.copy()) for k, v in normalizer.to_dict().items()}
+
+
+def write_checkpoint(payload: dict, path: str | os.PathLike) -> Path:
+    """Tag ``payload`` with the format and version and write it atomically to ``path``."""
+    missing = [k for k in REQUIRED_KEYS if k not in payload and k not in ("format", "version")]
+    if missing:
+        raise KeyError(f"checkpoint payload lacks keys {missing}; required: {list(REQUIRED_KEYS)}")
+    return atomic_torch_save({"format": FORMAT_TAG, "version": FORMAT_VERSION, **payload}, path)
+
+
+def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Load and validate one of our checkpoints.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: not our format, or a newer version.
+        KeyError: a required key is absent (named).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"policy checkpoint {str(path)!r} does not exist")
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT_TAG:
+        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+        hint = " (a DPPO checkpoint? use load_dppo)" if isinstance(ckpt, dict) and "ema" in ckpt else ""
+        raise ValueError(f"{str(path)!r} has format {found!r}; expected {FORMAT_TAG!r}{hint}")
+    if ckpt.get("version", 0) > FORMAT_VERSION:
+        raise ValueError(f"{str(path)!r} has version {ckpt.get('version')}; this code reads up to {FORMAT_VERSION}")
+    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
+    if missing:
+        raise KeyError(f"policy checkpoint {str(path)!r} lacks keys {missing}; it has {sorted(ckpt)}")
+    return ckpt
+
+
+def policy_from_checkpoint(ckpt: dict, *, use_ema: bool = True, source: str = "checkpoint") -> DiffusionPolicy:
+    """Rebuild the policy stored in a validated checkpoint dict (weights from ``ema`` or ``model``)."""
+    arch = DiffusionArch.from_dict(ckpt["arch"])
+    policy = DiffusionPolicy(arch, Normalizer.from_dict(ckpt["normalizer"]))
+    entry = "ema" if use_ema else "model"
+    load_network_state(policy, ckpt[entry], source=f"{source} [{entry!r}]", explain=lambda key: f"arch {arch}")
+    return policy
+
+
+def load_policy(
+    path: str | os.PathLike, use_ema: bool = True, map_location: str | torch.device = "cpu"
+) -> DiffusionPolicy:
+    """Load a policy written by :func:`dsrl_ray.policies.pretrain`, in eval mode with gradients off.
+
+    Args:
+        path: a ``pretrain_step_*.pt`` file.
+        use_ema: take the EMA weights (default) instead of the raw model.
+        map_location: device to read onto and to place the policy on.
+    """
+    ckpt = read_checkpoint(path, map_location)
+    policy = policy_from_checkpoint(ckpt, use_ema=use_ema, source=f"policy checkpoint {str(path)!r}")
+    return policy.to(map_location).eval().requires_grad_(False)

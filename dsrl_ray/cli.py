@@ -34,21 +34,20 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
         help="behaviour-clone a diffusion base policy from a robomimic-layout HDF5 dataset",
         description="Train a DPPO-style residual-MLP diffusion policy (epsilon prediction, cosine "
         "schedule, EMA) on a demo dataset. Checkpoints are written atomically to OUT/ and training "
-        "resumes from the latest one unless --no-resume.",
+        "resumes from the newest one there (use a new OUT to start afresh).",
     )
     p.add_argument("--dataset", type=Path, required=True, help="robomimic-layout .hdf5 file")
     p.add_argument("--out", type=Path, required=True, help="output directory for checkpoints")
     p.add_argument("--task", default=None, help="task the dataset belongs to (default: from the file's env_args)")
     p.add_argument("--steps", type=int, default=None, help="gradient steps (default: the task preset)")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the task preset)")
     p.add_argument("--mlp-dims", type=int, nargs="+", default=None, help="hidden widths, e.g. 512 512 512")
     p.add_argument("--time-dim", type=int, default=None)
     p.add_argument("--denoising-steps", type=int, default=None, help="DDPM steps T")
     p.add_argument("--ddim-steps", type=int, default=None, help="DDIM steps K used at sampling time")
     p.add_argument("--checkpoint-every", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-resume", action="store_true", help="start from scratch even if OUT has checkpoints")
     p.set_defaults(func=cmd_pretrain)
 
 
@@ -59,7 +58,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         description="Run a pretrained base policy as deployed (initial noise drawn from N(0, I)) and "
         "print success rate with its 95%% Wilson interval and the mean return.",
     )
-    p.add_argument("--policy", type=Path, required=True, help="base-policy checkpoint (ours, from `pretrain`)")
+    p.add_argument("--policy", type=Path, required=True, help="base-policy checkpoint from `pretrain`, or its directory (newest checkpoint)")
     p.add_argument("--task", default=None, help="task name (default: the one stored in the checkpoint)")
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--seed", type=int, default=1000)
@@ -106,7 +105,7 @@ def cmd_demos(args: argparse.Namespace) -> None:
         sigma=args.sigma if args.sigma is not None else preset.demo_sigma,
         seed=args.seed,
         out_path=args.out,
-        keep_failures=args.keep_failures,
+        keep_failures=args.keep_failures or preset.keep_failures,
     )
     print(summary)
 
@@ -133,17 +132,18 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
         },
         checkpoint_every=args.checkpoint_every,
         seed=args.seed,
-        resume=not args.no_resume,
     )
-    print(f"final checkpoint: {result.checkpoint}  (final loss {result.losses[-1]:.4f})")
+    print(f"final checkpoint: {result.checkpoint}  (final loss {result.loss_history[-1][1]:.4f})")
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
     from dsrl_ray.envs import evaluate_policy
     from dsrl_ray.policies import load_policy
+    from dsrl_ray.pretraining import checkpoint_task, resolve_policy_path
 
-    policy, meta = load_policy(args.policy, with_meta=True)
-    task = args.task or meta.get("task")
+    path = resolve_policy_path(args.policy)
+    policy = load_policy(path)
+    task = args.task or checkpoint_task(path)
     if task is None:
         raise SystemExit(f"error: {args.policy} does not name its task; pass --task")
     result = evaluate_policy(task, policy, args.episodes, seed=args.seed)
@@ -166,7 +166,16 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
         print(f"[1/3] demos: reusing {demos}")
     else:
         print(f"[1/3] demos: {preset.n_demos} scripted demos, sigma={preset.demo_sigma}")
-        print(collect_demos(args.task, preset.n_demos, sigma=preset.demo_sigma, seed=args.seed, out_path=demos))
+        print(
+            collect_demos(
+                args.task,
+                preset.n_demos,
+                sigma=preset.demo_sigma,
+                seed=args.seed,
+                out_path=demos,
+                keep_failures=preset.keep_failures,
+            )
+        )
     print("[2/3] pretrain diffusion base policy")
     result = pretrain_from_dataset(
         dataset=demos,

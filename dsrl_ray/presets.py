@@ -16,16 +16,21 @@ class TaskPreset:
 
     Attributes:
         demo_sigma: std of the Gaussian noise added to scripted demonstrator actions.
-        n_demos: number of successful demonstrations to collect.
+        n_demos: number of demonstrations to collect.
+        keep_failures: keep unsuccessful demos too. TwoGoal needs this: its demonstrator ignores
+            the cue, and keeping only successes would teach the policy to follow the cue.
         arch: keyword arguments of ``DiffusionArch`` other than the task's dimensions.
         pretrain_steps: gradient steps of behaviour cloning.
+        pretrain_lr: AdamW learning rate of behaviour cloning.
         eval_episodes: episodes per evaluation.
     """
 
     demo_sigma: float = 0.3
     n_demos: int = 50
+    keep_failures: bool = False
     arch: dict = field(default_factory=dict)
     pretrain_steps: int = 20_000
+    pretrain_lr: float = 1e-4
     eval_episodes: int = 50
 
 
@@ -44,8 +49,10 @@ PRESETS: dict[str, TaskPreset] = {
     "twogoal": TaskPreset(
         demo_sigma=0.1,
         n_demos=100,
+        keep_failures=True,
         arch=dict(_DPPO_ROBOMIMIC, mlp_dims=(128, 128, 128)),
-        pretrain_steps=3_000,
+        pretrain_steps=5_000,
+        pretrain_lr=1e-3,
         eval_episodes=100,
     ),
 }

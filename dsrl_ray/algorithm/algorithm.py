@@ -1,0 +1,303 @@
+"""``DSRL(SAC)``: the actor-learner loop around env runners, one learner and a parameter server.
+
+Data flow per round (sync mode)::
+
+    runners: pull newest weights from the EnvRunnerStateServer, sample (obs, w, a, r, obs')
+        -> driver: episodes -> flat transitions (+ per-runner weight lag)
+        -> learner.insert_and_train: replay.add, limiter.on_insert, the owed gradient steps
+        -> driver: push the new inference-only weights to the server (blocking)
+
+Async mode keeps a sample request in flight on every runner (up to
+``max_requests_in_flight_per_env_runner``) and never waits for the learner; transitions
+queue on the driver until the learner is free. Dispatching new sample requests pauses
+while the learner owes more than ``async_max_backlog`` gradient steps (back-pressure),
+and the limiter keeps the update-to-data ratio exact either way.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from functools import partial
+from typing import Any
+
+import ray
+from ray.rllib.algorithms.sac.sac import SAC
+from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_LEARNER_GROUP, COMPONENT_RL_MODULE
+from ray.rllib.env.env_runner_state_server import EnvRunnerStateServer
+from ray.rllib.utils.metrics import (
+    ENV_RUNNER_RESULTS,
+    LEARNER_RESULTS,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    WEIGHTS_SEQ_NO,
+)
+
+from dsrl_ray.algorithm.base_policy import load_base_policy
+from dsrl_ray.algorithm.config import DSRLConfig
+from dsrl_ray.algorithm.env import task_of
+from dsrl_ray.algorithm.learner import DSRLTorchLearner
+from dsrl_ray.algorithm.tensorboard import TensorBoardLogger
+from dsrl_ray.algorithm.transitions import (
+    concat_transitions,
+    demos_to_transitions,
+    episodes_to_transitions,
+    num_transitions,
+)
+from dsrl_ray.envs import get_task_spec, load_demos
+
+DSRL_METRICS = "dsrl"
+_ALGO_STATE = "dsrl_algorithm"
+
+
+def _sample_with_metrics(env_runner: Any) -> tuple[list, dict, int]:
+    """Runs on an env runner: one ``sample()`` (which first pulls newer weights), its metrics, its index."""
+    return env_runner.sample(), env_runner.get_metrics(), env_runner.worker_index
+
+
+def _insert_and_train(learner: DSRLTorchLearner, **kwargs: Any) -> dict[str, Any]:
+    return learner.insert_and_train(**kwargs)
+
+
+def _set_state_server(env_runner: Any, server: Any) -> None:
+    env_runner._env_runner_state_server = server
+
+
+def _force_weights(env_runner: Any, state_ref: ray.ObjectRef) -> None:
+    """Load the given weights whatever the runner's version, then adopt their version."""
+    state = ray.get(state_ref)
+    env_runner.set_state({COMPONENT_RL_MODULE: state[COMPONENT_RL_MODULE], WEIGHTS_SEQ_NO: 0})
+    env_runner._weights_seq_no = state[WEIGHTS_SEQ_NO]
+
+
+class DSRL(SAC):
+    """Diffusion Steering via RL on RLlib (variants ``"sac"`` and ``"na"``); see :class:`DSRLConfig`."""
+
+    config: DSRLConfig
+
+    @classmethod
+    def get_default_config(cls) -> DSRLConfig:
+        return DSRLConfig()
+
+    # ------------------------------------------------------------------ setup
+    def setup(self, config: DSRLConfig) -> None:
+        super().setup(config)
+        cfg = self.config
+        self._server = None
+        if cfg.use_env_runner_state_server and self.env_runner_group.num_remote_env_runners() > 0:
+            server_cls = ray.remote(
+                num_cpus=0, max_restarts=-1, max_concurrency=cfg.env_runner_state_server_max_concurrency
+            )(EnvRunnerStateServer)
+            self._server = server_cls.remote()
+            self.env_runner_group.foreach_env_runner(
+                partial(_set_state_server, server=self._server), local_env_runner=False
+            )
+        self._pending: list[dict] = []  # async: transitions waiting for the learner
+        self._learner_version = 0
+        self._learner_owed = 0
+        self._grad_steps_lifetime = 0
+        self._tb = None
+        if cfg.log_tensorboard:
+            self._tb = TensorBoardLogger(cfg.tensorboard_dir or os.path.join(self.logdir, "tensorboard"))
+        if cfg.offline_data_path is not None:
+            self._preload_offline(cfg.offline_data_path)
+        self._sync_runners_now()
+        self._rate_clock = (time.perf_counter(), 0, 0)
+
+    def _preload_offline(self, path: str) -> None:
+        """Put chunked, normalised demos into the learner's replay (DSRL-NA's Q_A warm start)."""
+        task = task_of(self.config.env)
+        if task is None:
+            raise ValueError(f"offline_data_path needs a 'dsrl/<task>' env; got env={self.config.env!r}")
+        spec = get_task_spec(task)
+        policy = load_base_policy(self.config.base_policy_spec)
+        data = load_demos(path, obs_keys=spec.obs_keys)
+        transitions = demos_to_transitions(data, policy.normalizer, policy.chunk_len, spec.reward_offset)
+        self.learner_group._get_results(self.learner_group.foreach_learner(lambda lrn, t=transitions: lrn.preload(t)))
+
+    # ------------------------------------------------------------------ training
+    def training_step(self) -> None:
+        if self.config.mode == "async":
+            self._training_step_async()
+        else:
+            self._training_step_sync()
+
+    def _training_step_sync(self) -> None:
+        """Sample on every runner, insert, train the owed steps, push weights; deterministic given a seed."""
+        group = self.env_runner_group
+        if group.num_remote_env_runners() == 0:
+            results = [_sample_with_metrics(self.env_runner)]
+        else:
+            results = group.foreach_env_runner(
+                _sample_with_metrics, local_env_runner=False, timeout_seconds=self.config.sample_timeout_s
+            )
+        data = self._receive_samples(results)
+        out = self.learner_group._get_results(
+            self.learner_group.foreach_learner(
+                partial(_insert_and_train, transitions=data, timesteps=self._timesteps(), max_steps=None)
+            )
+        )[0]
+        self._receive_learner_output(out, block=True)
+
+    def _training_step_async(self) -> None:
+        """One non-blocking round: top up sample requests, collect samples, feed the learner."""
+        cfg = self.config
+        group = self.env_runner_group
+        deadline = time.perf_counter() + cfg.sample_timeout_s
+        received = 0
+        while not received and time.perf_counter() < deadline:
+            if self._backlog() <= cfg.async_max_backlog:
+                group.foreach_env_runner_async(_sample_with_metrics, tag="sample")
+            ready = group.fetch_ready_async_reqs(tags="sample", timeout_seconds=0.01)
+            data = self._receive_samples([result for _, result in ready])
+            if data is not None:
+                self._pending.append(data)
+                received += 1
+            self._feed_learner_async()
+        self.metrics.log_value((DSRL_METRICS, "pending_transitions"), self._num_pending(), window=1)
+        self.metrics.log_value((DSRL_METRICS, "learner_backlog"), self._backlog(), window=1)
+
+    def _feed_learner_async(self) -> None:
+        """Send pending transitions (or just owed steps) to an idle learner; collect its results."""
+        if not self._pending and self._learner_owed == 0:
+            return
+        kwargs = dict(timesteps=self._timesteps(), max_steps=self.config.async_max_steps_per_call)
+        if self.learner_group.is_local:
+            out = self.learner_group._learner.insert_and_train(transitions=self._take_pending(), **kwargs)
+            self._receive_learner_output(out, block=False)
+            return
+        manager = self.learner_group._worker_manager
+        if manager.num_outstanding_async_reqs(tag="train") == 0:
+            manager.foreach_actor_async(partial(_insert_and_train, transitions=self._take_pending(), **kwargs), tag="train")
+        for result in manager.fetch_ready_async_reqs(tags="train", timeout_seconds=0.0).ignore_errors():
+            self._receive_learner_output(result.get(), block=False)
+
+    def _take_pending(self) -> dict | None:
+        data, self._pending = concat_transitions(self._pending), []
+        return data
+
+    def _num_pending(self) -> int:
+        return sum(num_transitions(p) for p in self._pending)
+
+    def _backlog(self) -> float:
+        """Gradient steps the learner owes, counting transitions not yet inserted."""
+        return self._learner_owed + float(self.config.utd) * self._num_pending()
+
+    def _timesteps(self) -> dict[str, int]:
+        steps = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
+        return {NUM_ENV_STEPS_SAMPLED_LIFETIME: int(steps)}
+
+    def _receive_samples(self, results: list[tuple[list, dict, int]]) -> dict | None:
+        """Aggregate runner metrics, log each runner's weight lag, return the transitions (or None)."""
+        if not results:
+            return None
+        self.metrics.aggregate([metrics for _, metrics, _ in results], key=ENV_RUNNER_RESULTS)
+        parts = []
+        for episodes, _, index in results:
+            data = episodes_to_transitions(episodes)
+            if data is None:
+                continue
+            lag = self._learner_version - int(data[WEIGHTS_SEQ_NO].max())
+            self.metrics.log_value((DSRL_METRICS, "runner_version_lag", f"runner_{index}"), lag, window=1)
+            self.metrics.log_value((DSRL_METRICS, "runner_version_lag_max"), lag, reduce="max", window=1)
+            parts.append(data)
+        return concat_transitions(parts)
+
+    def _receive_learner_output(self, out: dict[str, Any], *, block: bool) -> None:
+        self.metrics.aggregate([out["metrics"]], key=LEARNER_RESULTS)
+        self._learner_owed = out["owed"]
+        self._grad_steps_lifetime = out["grad_steps_lifetime"]
+        if out["weights"] is not None:
+            self._push_weights(out["weights"], block=block)
+
+    # ------------------------------------------------------------------ weight broadcast
+    def _push_weights(self, state: dict[str, Any], *, block: bool) -> None:
+        """Publish inference-only weights ``{rl_module, weights_seq_no}``; runners pull them before sampling."""
+        self._learner_version = int(state[WEIGHTS_SEQ_NO])
+        self.metrics.log_value((DSRL_METRICS, "weights_version"), self._learner_version, window=1)
+        message = {COMPONENT_RL_MODULE: ray.put(state[COMPONENT_RL_MODULE]), WEIGHTS_SEQ_NO: self._learner_version}
+        if self._server is not None:
+            ref = self._server.push.remote(message)
+            if block:
+                ray.get(ref)
+        elif self.env_runner_group.num_remote_env_runners() > 0:
+            self.env_runner_group.foreach_env_runner(
+                lambda er, m=message: er.set_state(m), local_env_runner=False, timeout_seconds=None if block else 0.0
+            )
+        if self.env_runner is not None:
+            self.env_runner.set_state(message)
+
+    def _sync_runners_now(self) -> None:
+        """Blocking: every training/eval runner loads the learner's current weights, whatever its version."""
+        state = self.learner_group.get_state(
+            components=f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}", inference_only=True
+        )[COMPONENT_LEARNER]
+        state = {COMPONENT_RL_MODULE: state[COMPONENT_RL_MODULE], WEIGHTS_SEQ_NO: state[WEIGHTS_SEQ_NO]}
+        ref = ray.put(state)
+        for group in (self.env_runner_group, self.eval_env_runner_group):
+            if group is not None:
+                group.foreach_env_runner(partial(_force_weights, state_ref=ref), local_env_runner=True)
+        self._push_weights(state, block=True)
+
+    # ------------------------------------------------------------------ results
+    def step(self) -> dict[str, Any]:
+        """``Algorithm.step`` plus throughput, ``timesteps_total`` = env steps, and TensorBoard."""
+        results = super().step()
+        now = time.perf_counter()
+        env_steps = int(results.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0))
+        last_time, last_env, last_grad = self._rate_clock
+        elapsed = max(now - last_time, 1e-9)
+        results.setdefault(DSRL_METRICS, {}).update(
+            {
+                "env_steps_per_s": (env_steps - last_env) / elapsed,
+                "grad_steps_per_s": (self._grad_steps_lifetime - last_grad) / elapsed,
+                "grad_steps_lifetime": self._grad_steps_lifetime,
+            }
+        )
+        self._rate_clock = (now, env_steps, self._grad_steps_lifetime)
+        results["timesteps_total"] = env_steps
+        if self._tb is not None:
+            self._tb.log(results)
+        return results
+
+    # ------------------------------------------------------------------ checkpoints
+    def get_state(self, components=None, *, not_components=None, **kwargs) -> dict[str, Any]:
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        if self._check_component(_ALGO_STATE, components, not_components):
+            state[_ALGO_STATE] = {
+                "pending": concat_transitions(self._pending),
+                "learner_owed": self._learner_owed,
+                "grad_steps_lifetime": self._grad_steps_lifetime,
+            }
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        if _ALGO_STATE in state:
+            algo = state[_ALGO_STATE]
+            self._pending = [algo["pending"]] if algo["pending"] is not None else []
+            self._learner_owed = algo["learner_owed"]
+            self._grad_steps_lifetime = algo["grad_steps_lifetime"]
+        if COMPONENT_LEARNER_GROUP in state:
+            self._sync_runners_now()
+
+    def restore_from_path(self, path, *args, **kwargs) -> None:
+        """Restore, then push the restored weights to every runner before returning."""
+        super().restore_from_path(path, *args, **kwargs)
+        self._sync_runners_now()
+
+    def restore_env_runners(self, env_runner_group) -> list[int]:
+        """Recreated runners lose the state-server handle; hand it to them again."""
+        restored = super().restore_env_runners(env_runner_group)
+        if restored and self._server is not None and env_runner_group is self.env_runner_group:
+            env_runner_group.foreach_env_runner(
+                partial(_set_state_server, server=self._server),
+                remote_worker_ids=restored,
+                local_env_runner=False,
+                timeout_seconds=self.config.env_runner_restore_timeout_s,
+            )
+        return restored
+
+    def cleanup(self) -> None:
+        if getattr(self, "_tb", None) is not None:
+            self._tb.close()
+        super().cleanup()

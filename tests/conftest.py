@@ -20,3 +20,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def twogoal_run(tmp_path_factory):
+    """A TwoGoal run directory with ``demos.hdf5`` and ``base_policy/`` (5000 BC steps), made once per session."""
+    from dsrl_ray.cli import main
+
+    run = tmp_path_factory.mktemp("twogoal")
+    main(["demos", "--task", "twogoal", "--out", str(run / "demos.hdf5")])
+    main(["pretrain", "--dataset", str(run / "demos.hdf5"), "--out", str(run / "base_policy")])
+    return run
+
+
+@pytest.fixture(scope="session")
+def twogoal_policy_path(twogoal_run):
+    """Path of the session's TwoGoal base-policy checkpoint."""
+    from dsrl_ray.pretraining import resolve_policy_path
+
+    return resolve_policy_path(twogoal_run / "base_policy")

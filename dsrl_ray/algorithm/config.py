@@ -220,7 +220,7 @@ class DSRLConfig(SACConfig):
             raise ValueError(
                 f"DSRLConfig.num_learners={self.num_learners}; expected 0 or 1 (the replay lives in the learner)"
             )
-        if self.mode == "async" and self.num_env_runners < 1:
+        if self.mode == "async" and not self.in_evaluation and self.num_env_runners < 1:
             raise ValueError(f"mode='async' needs num_env_runners >= 1; got {self.num_env_runners}")
         if self.offline_data_path is not None and self.variant != "na":
             raise ValueError(

@@ -13,11 +13,8 @@ from dsrl_ray.pretraining import pretrain_from_dataset, resolve_policy_path
 
 
 @pytest.fixture(scope="module")
-def base_policy_dir(tmp_path_factory):
-    run = tmp_path_factory.mktemp("twogoal")
-    main(["demos", "--task", "twogoal", "--out", str(run / "demos.hdf5")])
-    main(["pretrain", "--dataset", str(run / "demos.hdf5"), "--out", str(run / "base_policy")])
-    return run
+def base_policy_dir(twogoal_run):
+    return twogoal_run
 
 
 def test_demos_cover_both_goals_regardless_of_cue(base_policy_dir):

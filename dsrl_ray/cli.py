@@ -81,6 +81,36 @@ def _add_pipeline(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_pipeline)
 
 
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="fine-tune a base policy with DSRL (Ray/RLlib) from an experiment YAML",
+        description="Train DSRL's noise policy on one experiment config (configs/<task>_<variant>.yaml) "
+        "until its env-step budget: starts Ray locally (or attaches to --address), shows a progress bar, "
+        "and writes RUN_DIR/progress.csv, RUN_DIR/tensorboard/, RUN_DIR/experiment.yaml (the effective "
+        "config) and the latest checkpoint under RUN_DIR/checkpoints/. Env steps are latent-action "
+        "(chunk) steps. Flags override the YAML.",
+        epilog="example: dsrl-ray train --config configs/twogoal_na.yaml --profile cpu --env-steps 2000",
+    )
+    p.add_argument("--config", type=Path, required=True, help="experiment YAML, e.g. configs/lift_na.yaml")
+    p.add_argument("--profile", default=None,
+                   help="a profile of the YAML merged over it, e.g. cpu (small nets, short run)")
+    p.add_argument("--run-dir", type=Path, default=None,
+                   help="output directory (default: runs/<task>/dsrl_<variant>[_<profile>])")
+    p.add_argument("--base-policy", type=Path, default=None,
+                   help="base-policy checkpoint (or pretrain directory) replacing the YAML's base_policy")
+    p.add_argument("--num-env-runners", type=int, default=None, help="env-runner actors sampling in parallel")
+    p.add_argument("--env-steps", type=int, default=None, help="env-step budget (stop.env_steps)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--mode", choices=["sync", "async"], default=None,
+                   help="sync: sample, train, repeat (deterministic); async: runners never wait for the learner")
+    p.add_argument("--checkpoint-every", type=int, default=None, help="iterations between checkpoints")
+    p.add_argument("--address", default=None, help="attach to this Ray cluster (e.g. auto) instead of starting Ray")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its latest checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dsrl-ray",
@@ -91,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pretrain(sub)
     _add_eval(sub)
     _add_pipeline(sub)
+    _add_train(sub)
     return parser
 
 
@@ -190,6 +221,38 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
     evaluation = evaluate_policy(args.task, policy, episodes, seed=args.seed + 1000)
     print(evaluation.summary())
     (run_dir / "base_eval.json").write_text(json.dumps(evaluation.to_dict(), indent=2))
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from dsrl_ray.experiment import ExperimentError, load_experiment
+    from dsrl_ray.training import train_from_experiment
+
+    overrides: dict = {}
+    if args.base_policy is not None:
+        overrides["base_policy"] = str(args.base_policy)
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.checkpoint_every is not None:
+        overrides["checkpoint_every"] = args.checkpoint_every
+    if args.env_steps is not None:
+        overrides["stop"] = {"env_steps": args.env_steps}
+    if args.num_env_runners is not None:
+        overrides["env_runners"] = {"num_env_runners": args.num_env_runners}
+    if args.mode is not None:
+        overrides["training"] = {"mode": args.mode}
+    try:
+        experiment = load_experiment(args.config, profile=args.profile)
+        if overrides:
+            experiment = experiment.override(overrides, "command line")
+        result = train_from_experiment(
+            experiment, args.run_dir, address=args.address, resume=args.resume, progress=not args.no_progress
+        )
+    except (ExperimentError, FileNotFoundError, FileExistsError) as err:
+        raise SystemExit(f"error: {err}") from None
+    summary = ", ".join(f"{k}={v}" for k, v in result.metrics.items() if v is not None)
+    print(f"run directory: {result.run_dir}")
+    print(f"final checkpoint: {result.checkpoint}")
+    print(f"after {result.iterations} iterations, {result.env_steps} env steps: {summary}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -54,30 +54,44 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval",
-        help="evaluate a base policy (noise w ~ N(0, I)) for N episodes",
-        description="Run a pretrained base policy as deployed (initial noise drawn from N(0, I)) and "
-        "print success rate with its 95%% Wilson interval and the mean return.",
+        help="evaluate a base policy (w ~ N(0, I)) or a steered DSRL checkpoint for N episodes",
+        description="Run a pretrained base policy as deployed (initial noise drawn from N(0, I)), or, with "
+        "--steered, the base policy driven by a trained DSRL noise policy, and print the success rate with "
+        "its 95%% Wilson interval and the mean return with its 95%% interval. Episode i uses env seed "
+        "SEED + i, so two evaluations with the same seed see the same initial states.",
     )
-    p.add_argument("--policy", type=Path, required=True, help="base-policy checkpoint from `pretrain`, or its directory (newest checkpoint)")
-    p.add_argument("--task", default=None, help="task name (default: the one stored in the checkpoint)")
+    p.add_argument("--policy", type=Path, default=None,
+                   help="base-policy checkpoint from `pretrain`, or its directory (newest checkpoint); "
+                   "optional with --steered (the checkpoint names its base policy)")
+    p.add_argument("--steered", type=Path, default=None,
+                   help="DSRL checkpoint directory (e.g. RUN_DIR/checkpoints/iter_0000100) whose noise policy steers")
+    p.add_argument("--task", default=None, help="task name (default: the one stored in the base-policy checkpoint)")
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--json", type=Path, default=None, help="also write the result as JSON here")
+    p.add_argument("--video", type=Path, default=None, help="also film the first episode to this .gif or .mp4")
     p.set_defaults(func=cmd_eval)
 
 
 def _add_pipeline(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "pipeline",
-        help="demos -> base policy -> evaluation on one task, under one run directory",
-        description="Collect scripted demos with noise, pretrain a diffusion base policy on them and "
-        "evaluate it; every artefact goes under RUN_DIR. Steps whose output exists are skipped.",
+        help="demos -> base policy -> DSRL steering -> base vs steered evaluation, under one run directory",
+        description="The main job: collect scripted demos with noise, pretrain a diffusion base policy, "
+        "evaluate it, steer it with DSRL on local Ray env runners, evaluate the steered policy on the same "
+        "episodes, and draw the learning curve (PNG) and a base vs steered episode (GIF). Every artefact "
+        "goes under RUN_DIR; steps whose output exists are skipped or resumed.",
     )
-    p.add_argument("--task", default="lift")
+    p.add_argument("--task", default="lift", help="lift (default), can or twogoal")
     p.add_argument("--run-dir", type=Path, default=None, help="default: runs/<task>")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--episodes", type=int, default=None, help="evaluation episodes (default: the task preset)")
-    p.add_argument("--pretrain-steps", type=int, default=None)
+    p.add_argument("--episodes", type=int, default=None, help="evaluation episodes for each policy (default: the task preset)")
+    p.add_argument("--pretrain-steps", type=int, default=None, help="BC gradient steps (default: the task preset)")
+    p.add_argument("--variant", choices=("na", "sac"), default="na", help="DSRL variant (default: na)")
+    p.add_argument("--config", type=Path, default=None, help="experiment YAML (default: configs/<task>_<variant>.yaml)")
+    p.add_argument("--profile", default="cpu", help="profile of the YAML (default: cpu; 'none' for the paper setting)")
+    p.add_argument("--env-steps", type=int, default=None, help="DSRL env-step budget (default: the YAML's)")
+    p.add_argument("--num-env-runners", type=int, default=None, help="env runners (default: the YAML's)")
     p.set_defaults(func=cmd_pipeline)
 
 
@@ -169,58 +183,52 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> None:
     from dsrl_ray.envs import evaluate_policy
+    from dsrl_ray.envs.video import film_episode, side_by_side, write_video
     from dsrl_ray.policies import load_policy
     from dsrl_ray.pretraining import checkpoint_task, resolve_policy_path
 
-    path = resolve_policy_path(args.policy)
-    policy = load_policy(path)
+    if args.policy is None and args.steered is None:
+        raise SystemExit("error: pass --policy (a base policy) and/or --steered (a DSRL checkpoint)")
+    noise_fn = None
+    if args.steered is not None:
+        from dsrl_ray.algorithm.noise_policy import load_noise_policy
+
+        noise_fn = load_noise_policy(args.steered)
+    if args.policy is not None:
+        path = resolve_policy_path(args.policy)
+        policy = load_policy(path)
+    else:
+        path, policy = noise_fn.base_policy_path, noise_fn.base_policy
     task = args.task or checkpoint_task(path)
     if task is None:
-        raise SystemExit(f"error: {args.policy} does not name its task; pass --task")
-    result = evaluate_policy(task, policy, args.episodes, seed=args.seed)
+        raise SystemExit("error: the base policy does not name its task; pass --task")
+    result = evaluate_policy(task, policy, args.episodes, seed=args.seed, noise_fn=noise_fn)
     print(result.summary())
     if args.json:
         args.json.write_text(json.dumps(result.to_dict(), indent=2))
+    if args.video:
+        label = "steered (DSRL)" if noise_fn is not None else "base, w ~ N(0, I)"
+        filmed = film_episode(task, policy, seed=args.seed, noise_fn=noise_fn, label=label)
+        print(f"video: {write_video(side_by_side([filmed]), args.video)}")
 
 
 def cmd_pipeline(args: argparse.Namespace) -> None:
-    from dsrl_ray.envs import collect_demos, evaluate_policy
-    from dsrl_ray.policies import load_policy
-    from dsrl_ray.presets import get_preset
-    from dsrl_ray.pretraining import pretrain_from_dataset
+    from dsrl_ray.pipeline import PipelineSettings, default_run_dir, run_pipeline
 
-    preset = get_preset(args.task)
-    run_dir = args.run_dir or Path("runs") / args.task
-    run_dir.mkdir(parents=True, exist_ok=True)
-    demos = run_dir / "demos.hdf5"
-    if demos.exists():
-        print(f"[1/3] demos: reusing {demos}")
-    else:
-        print(f"[1/3] demos: {preset.n_demos} scripted demos, sigma={preset.demo_sigma}")
-        print(
-            collect_demos(
-                args.task,
-                preset.n_demos,
-                sigma=preset.demo_sigma,
-                seed=args.seed,
-                out_path=demos,
-                keep_failures=preset.keep_failures,
-            )
+    run_pipeline(
+        PipelineSettings(
+            task=args.task,
+            run_dir=args.run_dir or default_run_dir(args.task),
+            seed=args.seed,
+            episodes=args.episodes,
+            pretrain_steps=args.pretrain_steps,
+            variant=args.variant,
+            config=args.config,
+            profile=None if args.profile in ("", "none") else args.profile,
+            env_steps=args.env_steps,
+            num_env_runners=args.num_env_runners,
         )
-    print("[2/3] pretrain diffusion base policy")
-    result = pretrain_from_dataset(
-        dataset=demos,
-        out_dir=run_dir / "base_policy",
-        task=args.task,
-        steps=args.pretrain_steps,
-        seed=args.seed,
     )
-    episodes = args.episodes or preset.eval_episodes
-    print(f"[3/3] evaluate base policy, w ~ N(0, I), {episodes} episodes")
-    policy = load_policy(result.checkpoint)
-    evaluation = evaluate_policy(args.task, policy, episodes, seed=args.seed + 1000)
-    print(evaluation.summary())
-    (run_dir / "base_eval.json").write_text(json.dumps(evaluation.to_dict(), indent=2))
 
 
 def cmd_train(args: argparse.Namespace) -> None:

@@ -55,6 +55,9 @@ _RESULT_PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
+_EVAL_COLUMNS = ("eval_success_rate", "eval_episode_return_mean")
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """What :func:`train_from_experiment` leaves behind.
@@ -194,10 +197,13 @@ def _train_loop(algo: Any, experiment: Experiment, run_dir: Path, restored: Path
             dynamic_ncols=True,
         )
         last_eval: float | None = None
+        interval = algo.config.evaluation_interval
         try:
             while env_steps < budget:
                 result = algo.train()
                 row = progress_row(result, wall_offset + time.perf_counter() - start)
+                if not interval or algo.iteration % interval:  # RLlib repeats the last evaluation in later results
+                    row.update({column: None for column in _EVAL_COLUMNS})
                 writer.writerow({k: _cell(v) for k, v in row.items()})
                 f.flush()
                 rows.append(row)

@@ -1,0 +1,75 @@
+"""Learning-curve figure of a DSRL run: success rate and return against env steps, base policy as a line."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+
+_SIM_STEPS = "sim_steps"
+_ENV_STEPS = "env_steps"
+
+
+def read_progress(path: str | os.PathLike) -> list[dict[str, float]]:
+    """Rows of a ``progress.csv`` written by ``dsrl-ray train``; empty cells become NaN."""
+    with open(path, newline="") as f:
+        return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def plot_learning_curve(
+    progress_csv: str | os.PathLike,
+    out_png: str | os.PathLike,
+    *,
+    base_success: float | None = None,
+    base_return: float | None = None,
+    title: str = "DSRL",
+) -> Path:
+    """Write a two-panel PNG: success rate (top) and episode return (bottom) vs env steps.
+
+    Training-episode curves are solid, evaluation points (if any) are markers, and the base
+    policy's level (``w ~ N(0, I)``) is a dashed horizontal line in each panel.
+
+    Args:
+        progress_csv: ``progress.csv`` of the run.
+        out_png: output path.
+        base_success: base policy's success rate in [0, 1].
+        base_return: base policy's mean episode return (environment reward units).
+        title: figure title.
+
+    Returns:
+        The PNG path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_progress(progress_csv)
+    if not rows:
+        raise ValueError(f"{str(progress_csv)!r} has no rows: the run logged no iteration")
+    steps = [row[_ENV_STEPS] for row in rows]
+    fig, (ax_s, ax_r) = plt.subplots(2, 1, figsize=(7, 6.5), sharex=True)
+    panels = (
+        (ax_s, "success_rate", "eval_success_rate", base_success, "success rate"),
+        (ax_r, "episode_return_mean", "eval_episode_return_mean", base_return, "episode return"),
+    )
+    for ax, train_key, eval_key, base_level, label in panels:
+        ax.plot(steps, [row.get(train_key, math.nan) for row in rows], color="tab:blue", label="steered (training episodes)")
+        evaluated = [(s, row[eval_key]) for s, row in zip(steps, rows) if not math.isnan(row.get(eval_key, math.nan))]
+        if evaluated:
+            ax.plot(*zip(*evaluated), "o", color="tab:green", label="steered (evaluation)")
+        if base_level is not None:
+            ax.axhline(base_level, color="tab:red", linestyle="--", label="base policy, w ~ N(0, I)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    ax_s.set_ylim(-0.02, 1.02)
+    ax_s.legend(loc="lower right", fontsize=8)
+    ax_r.set_xlabel("env steps (action chunks)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

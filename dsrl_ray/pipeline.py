@@ -104,6 +104,8 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     (run_dir / "base_eval.json").write_text(json.dumps(base_eval.to_dict(), indent=2))
 
     overrides: dict = {"base_policy": str(pretrained.checkpoint), "seed": settings.seed}
+    if settings.variant == "na":  # Q_A warm start from the demos (DSRL-NA only: demos have no noise)
+        overrides["training"] = {"offline_data_path": str(demos)}
     if settings.env_steps is not None:
         overrides["stop"] = {"env_steps": settings.env_steps}
     if settings.num_env_runners is not None:

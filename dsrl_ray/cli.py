@@ -64,7 +64,8 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
                    help="base-policy checkpoint from `pretrain`, or its directory (newest checkpoint); "
                    "optional with --steered (the checkpoint names its base policy)")
     p.add_argument("--steered", type=Path, default=None,
-                   help="DSRL checkpoint directory (e.g. RUN_DIR/checkpoints/iter_0000100) whose noise policy steers")
+                   help="DSRL run directory of `train` (its latest checkpoint) or a checkpoint directory "
+                   "(e.g. RUN_DIR/checkpoints/iter_0000100) whose noise policy steers")
     p.add_argument("--task", default=None, help="task name (default: the one stored in the base-policy checkpoint)")
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--seed", type=int, default=1000)
@@ -192,8 +193,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
     noise_fn = None
     if args.steered is not None:
         from dsrl_ray.algorithm.noise_policy import load_noise_policy
+        from dsrl_ray.training import latest_checkpoint
 
-        noise_fn = load_noise_policy(args.steered)
+        noise_fn = load_noise_policy(latest_checkpoint(args.steered) or args.steered)
     if args.policy is not None:
         path = resolve_policy_path(args.policy)
         policy = load_policy(path)

@@ -147,11 +147,18 @@ class Training:
 
 @dataclass(frozen=True)
 class EnvRunners:
-    """Keywords of ``DSRLConfig.env_runners()``; ``None``: RLlib's/DSRLConfig's default."""
+    """Keywords of ``DSRLConfig.env_runners()``; ``None``: RLlib's/DSRLConfig's default.
+
+    ``num_cpus_per_env_runner`` / ``num_gpus_per_env_runner`` are the Ray resources each runner
+    actor reserves (RLlib's defaults: 1 CPU, 0 GPUs); fractions are allowed. A runner given a
+    GPU runs its RLModule, including its pi_dp replica, there.
+    """
 
     num_env_runners: int | None = _at_least(0)
     num_envs_per_env_runner: int | None = _at_least(1)
     rollout_fragment_length: int | None = _at_least(1)
+    num_cpus_per_env_runner: float | None = _at_least(0)
+    num_gpus_per_env_runner: float | None = _at_least(0)
 
     def to_kwargs(self) -> dict[str, Any]:
         """The keywords that are set, for ``DSRLConfig.env_runners(**kwargs)``."""

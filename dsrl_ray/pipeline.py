@@ -127,6 +127,7 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     _stage(6, "learning curve and episode video")
     curve = plot_learning_curve(dsrl_dir / PROGRESS_CSV, run_dir / "learning_curve.png",
                                 base_success=base_eval.success_rate, base_return=base_eval.mean_return,
+                                final_success=steered_eval.success_rate, final_return=steered_eval.mean_return,
                                 title=f"DSRL-{settings.variant.upper()} on {task}")
     film_seed = _film_seed(base_eval, steered_eval)
     filmed = [

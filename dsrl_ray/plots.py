@@ -17,24 +17,43 @@ def read_progress(path: str | os.PathLike) -> list[dict[str, float]]:
         return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in csv.DictReader(f)]
 
 
+def rolling_mean(values: list[float], window: int) -> list[float]:
+    """Mean of the last ``window`` finite values up to each position (NaN until the first one)."""
+    out, recent = [], []
+    for value in values:
+        if not math.isnan(value):
+            recent = (recent + [value])[-window:]
+        out.append(sum(recent) / len(recent) if recent else math.nan)
+    return out
+
+
 def plot_learning_curve(
     progress_csv: str | os.PathLike,
     out_png: str | os.PathLike,
     *,
     base_success: float | None = None,
     base_return: float | None = None,
+    final_success: float | None = None,
+    final_return: float | None = None,
+    smoothing: int = 10,
     title: str = "DSRL",
 ) -> Path:
     """Write a two-panel PNG: success rate (top) and episode return (bottom) vs env steps.
 
-    Training-episode curves are solid, evaluation points (if any) are markers, and the base
-    policy's level (``w ~ N(0, I)``) is a dashed horizontal line in each panel.
+    Each row of ``progress.csv`` holds the mean over the training episodes that ended in that
+    iteration (few per iteration on long-horizon tasks): those are faint dots, their rolling mean
+    over ``smoothing`` reported rows is the solid line. Evaluation points (if any) are green
+    markers, the final evaluation of the steered policy a green star at the last env step, and
+    the base policy's level (``w ~ N(0, I)``) a dashed red line.
 
     Args:
         progress_csv: ``progress.csv`` of the run.
         out_png: output path.
         base_success: base policy's success rate in [0, 1].
         base_return: base policy's mean episode return (environment reward units).
+        final_success: the steered policy's success rate in the final evaluation.
+        final_return: the steered policy's mean return in the final evaluation.
+        smoothing: rows in the rolling mean.
         title: figure title.
 
     Returns:
@@ -51,14 +70,19 @@ def plot_learning_curve(
     steps = [row[_ENV_STEPS] for row in rows]
     fig, (ax_s, ax_r) = plt.subplots(2, 1, figsize=(7, 6.5), sharex=True)
     panels = (
-        (ax_s, "success_rate", "eval_success_rate", base_success, "success rate"),
-        (ax_r, "episode_return_mean", "eval_episode_return_mean", base_return, "episode return"),
+        (ax_s, "success_rate", "eval_success_rate", base_success, final_success, "success rate"),
+        (ax_r, "episode_return_mean", "eval_episode_return_mean", base_return, final_return, "episode return"),
     )
-    for ax, train_key, eval_key, base_level, label in panels:
-        ax.plot(steps, [row.get(train_key, math.nan) for row in rows], color="tab:blue", label="steered (training episodes)")
+    for ax, train_key, eval_key, base_level, final_level, label in panels:
+        values = [row.get(train_key, math.nan) for row in rows]
+        ax.plot(steps, values, ".", color="tab:blue", alpha=0.25, markersize=4)
+        ax.plot(steps, rolling_mean(values, smoothing), color="tab:blue",
+                label=f"steered, training episodes (mean of {smoothing} reports)")
         evaluated = [(s, row[eval_key]) for s, row in zip(steps, rows) if not math.isnan(row.get(eval_key, math.nan))]
         if evaluated:
-            ax.plot(*zip(*evaluated), "o", color="tab:green", label="steered (evaluation)")
+            ax.plot(*zip(*evaluated), "o", color="tab:green", label="steered, evaluation")
+        if final_level is not None:
+            ax.plot([steps[-1]], [final_level], "*", color="tab:green", markersize=14, label="steered, final evaluation")
         if base_level is not None:
             ax.axhline(base_level, color="tab:red", linestyle="--", label="base policy, w ~ N(0, I)")
         ax.set_ylabel(label)

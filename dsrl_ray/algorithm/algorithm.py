@@ -12,6 +12,15 @@ Async mode keeps a sample request in flight on every runner (up to
 queue on the driver until the learner is free. Dispatching new sample requests pauses
 while the learner owes more than ``async_max_backlog`` gradient steps (back-pressure),
 and the limiter keeps the update-to-data ratio exact either way.
+
+Fault tolerance (``config.fault_tolerance(restart_failed_env_runners=True)``, RLlib's
+default): a runner whose process or node dies is marked unhealthy and Ray restarts its
+actor (``max_num_env_runner_restarts`` times), on another node if its own is gone; training
+goes on with the healthy runners meanwhile, in both modes. :meth:`DSRL.restore_env_runners`
+notices a restarted runner without blocking, loads the learner's current weights into it and
+hands it the state-server handle. The replay, the limiter and the weights live in the
+learner, so they lose nothing. A simulator error inside an env ends that episode only (see
+:class:`~dsrl_ray.envs.chunking.SimulatorError`); the runner keeps sampling.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from functools import partial
 from typing import Any
 
 import ray
+from ray.exceptions import RayError
 from ray.rllib.algorithms.sac.sac import SAC
 from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_LEARNER_GROUP, COMPONENT_RL_MODULE
 from ray.rllib.env.env_runner_state_server import EnvRunnerStateServer
@@ -31,6 +41,7 @@ from ray.rllib.utils.metrics import (
     NUM_ENV_STEPS_SAMPLED_LIFETIME,
     WEIGHTS_SEQ_NO,
 )
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from dsrl_ray.algorithm.base_policy import load_base_policy
 from dsrl_ray.algorithm.config import DSRLConfig
@@ -49,8 +60,15 @@ DSRL_METRICS = "dsrl"
 _ALGO_STATE = "dsrl_algorithm"
 
 
-def _sample_with_metrics(env_runner: Any) -> tuple[list, dict, int]:
-    """Runs on an env runner: one ``sample()`` (which first pulls newer weights), its metrics, its index."""
+def _sample_with_metrics(env_runner: Any, server: Any | None = None) -> tuple[list, dict, int]:
+    """Runs on an env runner: one ``sample()`` (which first pulls newer weights), its metrics, its index.
+
+    ``server`` (the state-server handle) is handed over again if the runner lacks it: a runner
+    process that Ray restarted before anyone noticed its death starts without it, and with it
+    pulls the newest weights before this very sample.
+    """
+    if server is not None and getattr(env_runner, "_env_runner_state_server", None) is None:
+        _set_state_server(env_runner, server)
     return env_runner.sample(), env_runner.get_metrics(), env_runner.worker_index
 
 
@@ -69,6 +87,13 @@ def _force_weights(env_runner: Any, state_ref: ray.ObjectRef) -> None:
     env_runner._weights_seq_no = state[WEIGHTS_SEQ_NO]
 
 
+def _rejoin(env_runner: Any, state_ref: ray.ObjectRef, server: Any | None) -> None:
+    """On a restarted runner: the learner's current weights, and the state-server handle if there is one."""
+    _force_weights(env_runner, state_ref)
+    if server is not None:
+        _set_state_server(env_runner, server)
+
+
 class DSRL(SAC):
     """Diffusion Steering via RL on RLlib (variants ``"sac"`` and ``"na"``); see :class:`DSRLConfig`."""
 
@@ -84,14 +109,17 @@ class DSRL(SAC):
         cfg = self.config
         self._server = None
         if cfg.use_env_runner_state_server and self.env_runner_group.num_remote_env_runners() > 0:
+            # On the driver's node: losing a runner node must not take the weights server with it.
+            here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
             server_cls = ray.remote(
                 num_cpus=0, max_restarts=-1, max_concurrency=cfg.env_runner_state_server_max_concurrency
             )(EnvRunnerStateServer)
-            self._server = server_cls.remote()
+            self._server = server_cls.options(scheduling_strategy=here).remote()
             self.env_runner_group.foreach_env_runner(
                 partial(_set_state_server, server=self._server), local_env_runner=False
             )
         self._pending: list[dict] = []  # async: transitions waiting for the learner
+        self._runner_pings: dict[int, dict[int, ray.ObjectRef]] = {}  # id(group) -> {runner index: ping}
         self._learner_version = 0
         self._learner_owed = 0
         self._grad_steps_lifetime = 0
@@ -120,6 +148,9 @@ class DSRL(SAC):
             self._training_step_async()
         else:
             self._training_step_sync()
+        group = self.env_runner_group
+        if group.num_remote_env_runners() > 0:
+            self.metrics.log_value((DSRL_METRICS, "healthy_env_runners"), group.num_healthy_remote_workers(), window=1)
 
     def _training_step_sync(self) -> None:
         """Sample on every runner, insert, train the owed steps, push weights; deterministic given a seed."""
@@ -128,7 +159,9 @@ class DSRL(SAC):
             results = [_sample_with_metrics(self.env_runner)]
         else:
             results = group.foreach_env_runner(
-                _sample_with_metrics, local_env_runner=False, timeout_seconds=self.config.sample_timeout_s
+                partial(_sample_with_metrics, server=self._server),
+                local_env_runner=False,
+                timeout_seconds=self.config.sample_timeout_s,
             )
         data = self._receive_samples(results)
         out = self.learner_group._get_results(
@@ -146,7 +179,7 @@ class DSRL(SAC):
         received = 0
         while not received and time.perf_counter() < deadline:
             if self._backlog() <= cfg.async_max_backlog:
-                group.foreach_env_runner_async(_sample_with_metrics, tag="sample")
+                group.foreach_env_runner_async(partial(_sample_with_metrics, server=self._server), tag="sample")
             ready = group.fetch_ready_async_reqs(tags="sample", timeout_seconds=0.01)
             data = self._receive_samples([result for _, result in ready])
             if data is not None:
@@ -226,12 +259,16 @@ class DSRL(SAC):
         if self.env_runner is not None:
             self.env_runner.set_state(message)
 
-    def _sync_runners_now(self) -> None:
-        """Blocking: every training/eval runner loads the learner's current weights, whatever its version."""
+    def _learner_weights(self) -> dict[str, Any]:
+        """The learner's inference-only module state and its version: ``{rl_module, weights_seq_no}``."""
         state = self.learner_group.get_state(
             components=f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}", inference_only=True
         )[COMPONENT_LEARNER]
-        state = {COMPONENT_RL_MODULE: state[COMPONENT_RL_MODULE], WEIGHTS_SEQ_NO: state[WEIGHTS_SEQ_NO]}
+        return {COMPONENT_RL_MODULE: state[COMPONENT_RL_MODULE], WEIGHTS_SEQ_NO: state[WEIGHTS_SEQ_NO]}
+
+    def _sync_runners_now(self) -> None:
+        """Blocking: every training/eval runner loads the learner's current weights, whatever its version."""
+        state = self._learner_weights()
         ref = ray.put(state)
         for group in (self.env_runner_group, self.eval_env_runner_group):
             if group is not None:
@@ -286,15 +323,51 @@ class DSRL(SAC):
         self._sync_runners_now()
 
     def restore_env_runners(self, env_runner_group) -> list[int]:
-        """Recreated runners lose the state-server handle; hand it to them again."""
-        restored = super().restore_env_runners(env_runner_group)
-        if restored and self._server is not None and env_runner_group is self.env_runner_group:
-            env_runner_group.foreach_env_runner(
-                partial(_set_state_server, server=self._server),
-                remote_worker_ids=restored,
-                local_env_runner=False,
-                timeout_seconds=self.config.env_runner_restore_timeout_s,
-            )
+        """Bring restarted runners back into service without ever waiting for the ones still down.
+
+        RLlib's version pings every unhealthy runner and blocks for up to
+        ``env_runner_health_probe_timeout_s`` on each call, i.e. on every training iteration:
+        a runner whose node is gone (its restart waits for resources) would stall training.
+        Here each unhealthy runner has one outstanding ``ping``, checked with a zero timeout. A
+        runner that answered (Ray restarted its process, on the same or another node), or one
+        RLlib itself marked healthy again, gets the learner's current weights, whatever its
+        version, and (training group) the state-server handle, which a new process lacks.
+
+        Returns:
+            Indices of the runners brought back by this call.
+        """
+        manager = env_runner_group._worker_manager  # FaultTolerantActorManager (private attribute)
+        pings = self._runner_pings.setdefault(id(env_runner_group), {})
+        for index in manager.actor_ids():
+            if manager.is_actor_healthy(index):
+                pings.pop(index, None)
+            elif index not in pings:
+                pings[index] = manager._actors[index].ping.remote()
+        if pings:
+            ready, _ = ray.wait(list(pings.values()), num_returns=len(pings), timeout=0)
+            answered = set(ready)
+            for index, ref in list(pings.items()):
+                if ref not in answered:
+                    continue
+                del pings[index]
+                try:
+                    ray.get(ref)
+                except RayError:
+                    continue  # died again, or out of restarts: pinged again next time
+                manager.set_actor_state(index, healthy=True)
+        restored = sorted(manager._restored_actors)
+        manager._restored_actors.clear()
+        if not restored:
+            return []
+        self._counters["total_num_restored_workers"] += len(restored)
+        server = self._server if env_runner_group is self.env_runner_group else None
+        env_runner_group.foreach_env_runner(
+            partial(_rejoin, state_ref=ray.put(self._learner_weights()), server=server),
+            remote_worker_ids=restored,
+            local_env_runner=False,
+            timeout_seconds=self.config.env_runner_restore_timeout_s,
+        )
+        self.metrics.log_value((DSRL_METRICS, "env_runners_restored_lifetime"), len(restored), reduce="lifetime_sum")
         return restored
 
     def cleanup(self) -> None:

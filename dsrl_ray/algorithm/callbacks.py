@@ -9,7 +9,10 @@ metrics logger (so they appear under ``env_runners/`` and ``evaluation/env_runne
   ``episode_return_mean``;
 - ``episode_env_steps_mean``: mean simulator steps per episode (RLlib's ``episode_len_mean``
   counts chunks);
-- ``num_sim_steps_sampled_lifetime``: simulator steps of finished episodes, summed.
+- ``num_sim_steps_sampled_lifetime``: simulator steps of finished episodes, summed;
+- ``num_sim_errors_lifetime``: episodes cut short by a simulator error (``info["sim_error"]``,
+  see :class:`~dsrl_ray.envs.chunking.SimulatorError`), summed. The failed chunk step itself
+  never reaches the replay (:func:`~dsrl_ray.algorithm.transitions.episodes_to_transitions`).
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ from typing import Any
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
+from dsrl_ray.envs.chunking import SIM_ERROR
+
 SUCCESS = "success"
 ENV_STEPS = "env_steps"
+SIM_ERRORS_METRIC = "num_sim_errors_lifetime"
 
 
 def _window(env_runner: Any) -> int:
@@ -30,7 +36,7 @@ def _window(env_runner: Any) -> int:
 
 
 class DSRLMetricsCallback(RLlibCallback):
-    """Logs ``success_rate`` and simulator-step counts per episode (subclass it to add more)."""
+    """Logs ``success_rate``, simulator-step and simulator-error counts per episode (subclass it to add more)."""
 
     def on_episode_step(self, *, episode: Any, **kwargs: Any) -> None:
         info = episode.get_infos(-1)
@@ -45,3 +51,5 @@ class DSRLMetricsCallback(RLlibCallback):
         metrics_logger.log_value("success_rate", float(success), reduce="mean", window=window)
         metrics_logger.log_value("episode_env_steps_mean", int(data.get(ENV_STEPS, 0)), reduce="mean", window=window)
         metrics_logger.log_value("num_sim_steps_sampled_lifetime", int(data.get(ENV_STEPS, 0)), reduce="lifetime_sum")
+        sim_error = bool(episode.get_infos(-1).get(SIM_ERROR, False))
+        metrics_logger.log_value(SIM_ERRORS_METRIC, int(sim_error), reduce="lifetime_sum")

@@ -105,6 +105,16 @@ class DSRLConfig(SACConfig):
     - ``check_executed``: log ``executed_max_abs_err`` = max |executed - pi_dp(s, w)| per
       train batch (costs one pi_dp pass per step; for tests).
     - ``log_tensorboard``, ``tensorboard_dir``: event files (default ``<logdir>/tensorboard``).
+
+    Placement and fault tolerance use RLlib's own settings: ``env_runners(num_cpus_per_env_runner=,
+    num_gpus_per_env_runner=, custom_resources_per_env_runner=)`` size each runner actor (a GPU
+    share, fractions allowed, hosts its pi_dp replica); ``learners(num_learners=1,
+    num_gpus_per_learner=1)`` puts the learner, its replay and its pi_dp copy on a GPU node.
+    ``fault_tolerance(restart_failed_env_runners=True)`` (the default) restarts a runner whose
+    process or node died, up to ``max_num_env_runner_restarts`` times; DSRL keeps training with
+    the other runners meanwhile and never blocks on a runner that is still down (so
+    ``env_runner_health_probe_timeout_s`` and ``delay_between_env_runner_restarts_s`` play no
+    part). With it off, a dead runner stops training with an error.
     """
 
     def __init__(self, algo_class: type | None = None) -> None:

@@ -56,7 +56,8 @@ class DSRLTorchRLModule(DefaultSACTorchRLModule):
         self.action_magnitude = float(cfg["action_magnitude"])
         obs_dim = int(self.observation_space.shape[0])
         noise_dim = int(self.action_space.shape[0])
-        policy = load_base_policy(BasePolicySpec.from_dict(cfg["base_policy"]))
+        spec = BasePolicySpec.from_dict(cfg["base_policy"])
+        policy = load_base_policy(spec)
         if policy.chunk_len * policy.act_dim != noise_dim or policy.obs_dim != obs_dim:
             raise ValueError(
                 f"base policy has obs_dim={policy.obs_dim}, noise length chunk_len*act_dim="
@@ -64,7 +65,8 @@ class DSRLTorchRLModule(DefaultSACTorchRLModule):
                 f"action (noise) length={noise_dim}"
             )
         self.action_space = gym.spaces.Box(-self.action_magnitude, self.action_magnitude, (noise_dim,), np.float32)
-        object.__setattr__(self, "_pi_dp", policy)  # unregistered: never in state_dict()
+        object.__setattr__(self, "_pi_dp_spec", spec)
+        object.__setattr__(self, "_pi_dp", policy)  # unregistered: never in state_dict(), not moved by .to()
         object.__setattr__(self, "_pi_dp_flat", flat_base_policy(policy))
         net = dict(layer_norm=bool(cfg["layer_norm"]), activation=cfg["activation"])
         hidden = [int(h) for h in cfg["hidden"]]
@@ -83,7 +85,15 @@ class DSRLTorchRLModule(DefaultSACTorchRLModule):
         return self._pi_dp
 
     def pi_dp_flat(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """``pi_dp`` on flattened noise: ``(B, O), (B, D) -> (B, A)``, no gradient."""
+        """``pi_dp`` on flattened noise: ``(B, O), (B, D) -> (B, A)``, no gradient.
+
+        pi_dp runs on the device of ``obs``: a learner or runner on a GPU gets its own replica
+        there on first use (loaded from the same file and checked against the same sha256).
+        """
+        if next(self._pi_dp.parameters()).device != obs.device:
+            policy = load_base_policy(self._pi_dp_spec, device=obs.device)
+            object.__setattr__(self, "_pi_dp", policy)
+            object.__setattr__(self, "_pi_dp_flat", flat_base_policy(policy))
         return self._pi_dp_flat(obs, noise)
 
     # ------------------------------------------------------------------ acting

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dsrl_ray.algorithm.losses import squashed_gaussian_mode
+from dsrl_ray.algorithm.losses import squashed_gaussian_mode, squashed_gaussian_sample
 from dsrl_ray.algorithm.module import NOISE_BASE, DSRLTorchRLModule
 from dsrl_ray.policies import BasePolicy
 
@@ -21,16 +21,21 @@ MODULE_SUBDIR = Path("learner_group") / "learner" / "rl_module" / "default_polic
 
 
 class NoisePolicy:
-    """Deterministic steering noise ``w = action_magnitude * tanh(mean(s))`` of a trained DSRL module.
+    """Steering noise of a trained DSRL module: ``w = action_magnitude * tanh(u)``.
+
+    ``u`` is the actor's mean (deterministic, the default) or, with ``explore=True``, a sample
+    of its Gaussian drawn from a generator seeded with ``seed`` (as the runners act in training).
 
     Args:
         module: the DSRL RLModule (its actor ``pi`` and its frozen base policy are used).
+        explore: sample the noise instead of taking the mode.
+        seed: seed of the sampling generator.
 
     Calling it maps normalised observations ``(B, obs_dim)`` (numpy) to noise
     ``(B, chunk_len, act_dim)`` float32, the layout ``evaluate_policy``'s ``noise_fn`` takes.
     """
 
-    def __init__(self, module: DSRLTorchRLModule) -> None:
+    def __init__(self, module: DSRLTorchRLModule, *, explore: bool = False, seed: int = 0) -> None:
         if int(module.noise_mode) == NOISE_BASE:
             raise ValueError(
                 "this checkpoint's noise policy was never trained (it still acts with w ~ N(0, I): "
@@ -40,19 +45,24 @@ class NoisePolicy:
         self.base_policy: BasePolicy = module.pi_dp
         self.base_policy_path = Path(module.model_config["dsrl"]["base_policy"]["path"])
         self.noise_shape = tuple(self.base_policy.noise_shape)
+        self.explore = explore
+        self._generator = torch.Generator().manual_seed(seed)
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            mean, _ = self.module.pi(torch.as_tensor(np.asarray(obs, dtype=np.float32)))
-            noise = squashed_gaussian_mode(mean, self.module.action_magnitude)
+            mean, log_std = self.module.pi(torch.as_tensor(np.asarray(obs, dtype=np.float32)))
+            if self.explore:
+                noise, _ = squashed_gaussian_sample(mean, log_std, self.module.action_magnitude, generator=self._generator)
+            else:
+                noise = squashed_gaussian_mode(mean, self.module.action_magnitude)
         return noise.reshape(len(obs), *self.noise_shape).numpy()
 
 
-def load_noise_policy(checkpoint: str | os.PathLike) -> NoisePolicy:
+def load_noise_policy(checkpoint: str | os.PathLike, *, explore: bool = False, seed: int = 0) -> NoisePolicy:
     """The noise policy of a DSRL checkpoint directory (from ``save_to_path`` or ``dsrl-ray train``).
 
     The base policy is rebuilt from the path and sha256 recorded in the checkpoint; a changed
-    or missing file is refused.
+    or missing file is refused. ``explore`` and ``seed``: see :class:`NoisePolicy`.
     """
     from ray.rllib.core.rl_module.rl_module import RLModule
 
@@ -66,4 +76,4 @@ def load_noise_policy(checkpoint: str | os.PathLike) -> NoisePolicy:
     module = RLModule.from_checkpoint(os.fspath(module_dir.resolve()))
     if not isinstance(module, DSRLTorchRLModule):
         raise TypeError(f"{str(path)!r} holds a {type(module).__name__}, not a DSRL module")
-    return NoisePolicy(module)
+    return NoisePolicy(module, explore=explore, seed=seed)

@@ -16,7 +16,7 @@ from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.utils.metrics import WEIGHTS_SEQ_NO
 
 from dsrl_ray.algorithm.module import EXECUTED
-from dsrl_ray.envs import DemoDataset
+from dsrl_ray.envs import SIM_ERROR, DemoDataset
 from dsrl_ray.policies import Normalizer
 
 OFFLINE_WEIGHTS_SEQ_NO = -1
@@ -55,27 +55,39 @@ def episodes_to_transitions(episodes: Iterable[SingleAgentEpisode]) -> dict[str,
     The executed chunk is read from ``extra_model_outputs["executed"]``, never from infos
     (RLlib's infos connector is off by one for transitions). A continuing chunk starts with
     the previous chunk's last observation, so ``obs[t] -> next_obs[t]`` pairs are exact.
+
+    An episode that ended in a simulator error (truncated, last info ``sim_error``) loses its
+    last transition: that chunk ran only in part and its next observation is not a state the
+    simulator reached by executing it. The transitions before it are kept (not terminal).
     """
     parts = []
     for ep in episodes:
         n = len(ep)
+        failed = n > 0 and ep.is_truncated and bool(ep.get_infos(-1).get(SIM_ERROR, False))
+        if failed:
+            n -= 1
         if n == 0:
             continue
         o = np.asarray(ep.get_observations(slice(0, n + 1)), dtype=np.float32)
         terminated = np.zeros(n, bool)
         truncated = np.zeros(n, bool)
-        terminated[-1] = ep.is_terminated
-        truncated[-1] = ep.is_truncated
+        if not failed:
+            terminated[-1] = ep.is_terminated
+            truncated[-1] = ep.is_truncated
         parts.append(
             {
                 "obs": o[:-1],
-                "noise": np.asarray(ep.get_actions(), dtype=np.float32).reshape(n, -1),
-                "executed": np.asarray(ep.get_extra_model_outputs(EXECUTED), dtype=np.float32).reshape(n, -1),
-                "reward": np.asarray(ep.get_rewards(), dtype=np.float32),
+                "noise": np.asarray(ep.get_actions(slice(0, n)), dtype=np.float32).reshape(n, -1),
+                "executed": np.asarray(ep.get_extra_model_outputs(EXECUTED, slice(0, n)), dtype=np.float32).reshape(
+                    n, -1
+                ),
+                "reward": np.asarray(ep.get_rewards(slice(0, n)), dtype=np.float32),
                 "next_obs": o[1:],
                 "terminated": terminated,
                 "truncated": truncated,
-                WEIGHTS_SEQ_NO: np.asarray(ep.get_extra_model_outputs(WEIGHTS_SEQ_NO), dtype=np.int64).reshape(n),
+                WEIGHTS_SEQ_NO: np.asarray(
+                    ep.get_extra_model_outputs(WEIGHTS_SEQ_NO, slice(0, n)), dtype=np.int64
+                ).reshape(n),
             }
         )
     return concat_transitions(parts)

@@ -4,7 +4,7 @@ env, scripted demonstrators, demo datasets (robomimic HDF5 layout) and evaluatio
 robosuite is imported only when a robomimic task is built.
 """
 
-from dsrl_ray.envs.chunking import ChunkedEnv
+from dsrl_ray.envs.chunking import SIM_ERROR, ChunkedEnv, SimulatorError
 from dsrl_ray.envs.collect import CollectSummary, collect_demos, task_env_args
 from dsrl_ray.envs.datasets import (
     DemoDataset,
@@ -30,6 +30,7 @@ from dsrl_ray.envs.scripted import (
 from dsrl_ray.envs.twogoal import TwoGoalEnv
 
 __all__ = [
+    "SIM_ERROR",
     "TASKS",
     "CanDemonstrator",
     "ChunkedEnv",
@@ -45,6 +46,7 @@ __all__ = [
     "LiftDemonstrator",
     "RobomimicTaskEnv",
     "ScriptedDemonstrator",
+    "SimulatorError",
     "TaskSpec",
     "TwoGoalDemonstrator",
     "TwoGoalEnv",

@@ -19,6 +19,7 @@ from typing import Any
 import gymnasium
 import numpy as np
 
+from dsrl_ray.envs.chunking import SimulatorError
 from dsrl_ray.envs.headless import ensure_headless_gl
 from dsrl_ray.envs.registry import TaskSpec, get_task_spec
 
@@ -59,6 +60,10 @@ class RobomimicTaskEnv(gymnasium.Env):
     Randomness: robosuite draws from numpy's global RNG; this env swaps its own seeded
     ``RandomState`` in for every call into robosuite, so seeding is reproducible and the
     caller's global RNG is left untouched.
+    Simulator failures: MuJoCo does not raise on an unstable simulation; it counts a
+    ``BADQPOS``/``BADQVEL``/``BADQACC`` warning and silently resets its state. ``step`` checks
+    those counters (and catches robosuite's ``SimulationError`` and MuJoCo's ``FatalError``) and
+    raises :class:`~dsrl_ray.envs.chunking.SimulatorError`; reset the env before stepping again.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
@@ -124,8 +129,22 @@ class RobomimicTaskEnv(gymnasium.Env):
             )
         if self._rng is None:
             raise RuntimeError(f"{self.task_spec.name}: step() called before reset()")
-        with _numpy_global_rng(self._rng):
-            obs, _, _, _ = self._env.step(action)
+        import mujoco
+        from robosuite.utils.errors import SimulationError
+
+        unstable_before = self._instability_warnings()
+        try:
+            with _numpy_global_rng(self._rng):
+                obs, _, _, _ = self._env.step(action)
+        except (SimulationError, mujoco.FatalError) as err:
+            self._rng = None  # refuse further steps until reset()
+            raise SimulatorError(f"{self.task_spec.name}: the simulator failed in step(): {err}") from err
+        if self._instability_warnings() > unstable_before:
+            self._rng = None
+            raise SimulatorError(
+                f"{self.task_spec.name}: MuJoCo reported an unstable simulation (NaN/Inf or huge qpos, qvel or "
+                "qacc) and reset its state in the middle of step()"
+            )
         success = bool(self._env._check_success())
         reward = float(success) - self.task_spec.reward_offset
         return self._flatten(obs), reward, success, False, {"success": success}
@@ -147,6 +166,14 @@ class RobomimicTaskEnv(gymnasium.Env):
 
     def close(self) -> None:
         self._env.close()
+
+    def _instability_warnings(self) -> int:
+        """MuJoCo's count of bad-qpos/qvel/qacc warnings (each one auto-reset the simulation)."""
+        import mujoco
+
+        warning = self._env.sim.data._data.warning
+        kinds = (mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL, mujoco.mjtWarning.mjWARN_BADQACC)
+        return sum(int(warning[int(kind)].number) for kind in kinds)
 
     def _flatten(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         return np.concatenate([np.asarray(obs[k]).reshape(-1) for k in self._keys]).astype(np.float32)

@@ -1,0 +1,75 @@
+"""The cluster launcher YAMLs validate against Ray's schema and say what docs/cluster.md says; the job script's flags."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+YAMLS = ("aws", "gcp", "onprem")
+
+
+def _load(name: str) -> dict:
+    with open(ROOT / "cluster" / f"{name}.yaml", encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def _train_job():
+    spec = importlib.util.spec_from_file_location("train_job", ROOT / "cluster" / "train_job.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", YAMLS)
+def test_launcher_yaml_is_valid_and_installs_the_project(name):
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    config = prepare_config(_load(name))
+    validate_config(config)
+    assert config["file_mounts"]["~/dsrl_ray"] == "."
+    assert "~/.ray/auth_token" in config["file_mounts"]
+    assert ".venv" in config["rsync_exclude"]
+    assert config["setup_commands"] == ["bash ~/dsrl_ray/cluster/setup_node.sh"]
+    assert (ROOT / "cluster" / "setup_node.sh").is_file()
+
+
+@pytest.mark.parametrize("name", ["aws", "gcp"])
+def test_cloud_clusters_put_the_learner_on_a_gpu_head_and_runners_on_cpu_workers(name):
+    config = _load(name)
+    head = config["available_node_types"][config["head_node_type"]]
+    assert head["resources"]["CPU"] == 0 and head["resources"]["GPU"] >= 1
+    workers = [t for n, t in config["available_node_types"].items() if n != config["head_node_type"]]
+    assert workers and all(t["resources"]["CPU"] >= 1 and "GPU" not in t["resources"] for t in workers)
+
+
+def test_onprem_yaml_targets_the_local_ssh_server():
+    config = _load("onprem")
+    assert config["provider"] == {"type": "local", "head_ip": "127.0.0.1", "worker_ips": []}
+    assert config["auth"]["ssh_user"] and config["auth"]["ssh_private_key"]
+
+
+def test_train_job_flags_become_experiment_overrides(twogoal_policy_path):
+    from dsrl_ray.experiment import load_experiment
+
+    job = _train_job()
+    args = job.build_parser().parse_args(
+        ["--config", "configs/twogoal_na.yaml", "--profile", "cpu", "--env-steps", "1", "--num-env-runners", "4",
+         "--num-gpus-per-env-runner", "0.25", "--num-learners", "1", "--num-gpus-per-learner", "1",
+         "--base-policy", str(twogoal_policy_path)]
+    )
+    overrides = job.overrides_from_args(args)
+    assert overrides["env_runners"] == {"num_env_runners": 4, "num_gpus_per_env_runner": 0.25}
+    assert overrides["learners"] == {"num_learners": 1, "num_gpus_per_learner": 1.0}
+    experiment = load_experiment(ROOT / "configs" / "twogoal_na.yaml", profile="cpu").override(overrides)
+    config = experiment.to_dsrl_config()
+    assert (config.num_env_runners, config.num_gpus_per_env_runner) == (4, 0.25)
+    assert (config.num_learners, config.num_gpus_per_learner) == (1, 1.0)
+    assert experiment.stop.env_steps == 1
+    plan = job.describe_plan(config, {"CPU": 16.0, "GPU": 1.0}, nodes=2)
+    assert "2 alive nodes, 16 CPUs, 1 GPUs" in plan
+    assert "4 env runners x (1 CPU + 0.25 GPU), 4 envs each = 4 CPUs, 1 GPUs" in plan
+    assert job.project_root() == ROOT

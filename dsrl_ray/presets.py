@@ -47,7 +47,7 @@ PRESETS: dict[str, TaskPreset] = {
     # 4000 BC steps leave the Lift policy imperfect (68 % success, 95 % CI 54-79 %, 50 episodes);
     # 20000 steps reach 98 % on the same demos, which leaves steering nothing to show.
     "lift": TaskPreset(demo_sigma=0.3, n_demos=50, arch=_DPPO_ROBOMIMIC, pretrain_steps=4_000),
-    "can": TaskPreset(demo_sigma=0.3, n_demos=50, arch=_DPPO_ROBOMIMIC, pretrain_steps=30_000),
+    "can": TaskPreset(demo_sigma=0.3, n_demos=50, arch=_DPPO_ROBOMIMIC, pretrain_steps=6_000),
     "twogoal": TaskPreset(
         demo_sigma=0.1,
         n_demos=100,

@@ -66,6 +66,8 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steered", type=Path, default=None,
                    help="DSRL run directory of `train` (its latest checkpoint) or a checkpoint directory "
                    "(e.g. RUN_DIR/checkpoints/iter_0000100) whose noise policy steers")
+    p.add_argument("--deterministic", action="store_true",
+                   help="with --steered: use the noise policy's mode instead of sampling it (the default, as in training)")
     p.add_argument("--task", default=None, help="task name (default: the one stored in the base-policy checkpoint)")
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--seed", type=int, default=1000)
@@ -195,7 +197,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
         from dsrl_ray.algorithm.noise_policy import load_noise_policy
         from dsrl_ray.training import latest_checkpoint
 
-        noise_fn = load_noise_policy(latest_checkpoint(args.steered) or args.steered)
+        noise_fn = load_noise_policy(latest_checkpoint(args.steered) or args.steered, explore=not args.deterministic,
+                                     seed=args.seed)
     if args.policy is not None:
         path = resolve_policy_path(args.policy)
         policy = load_policy(path)

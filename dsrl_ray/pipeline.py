@@ -6,7 +6,7 @@ Everything goes under one run directory::
     RUN_DIR/base_policy/           BC checkpoints of the diffusion base policy
     RUN_DIR/base_eval.json         base policy, w ~ N(0, I), on episodes seed .. seed + N - 1
     RUN_DIR/dsrl/                  DSRL run: progress.csv, tensorboard/, checkpoints/, experiment.yaml
-    RUN_DIR/steered_eval.json      steered policy on the same N episodes
+    RUN_DIR/steered_eval.json      steered policy (w sampled from pi_w, as in training) on the same N episodes
     RUN_DIR/learning_curve.png     success rate and return vs env steps, base level as a line
     RUN_DIR/episodes.gif           one base and one steered episode side by side (same env seed)
     RUN_DIR/summary.json           the numbers of the table printed at the end
@@ -117,8 +117,8 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     trained = train_from_experiment(experiment, dsrl_dir, resume=(dsrl_dir / PROGRESS_CSV).exists(),
                                     progress=settings.progress)
 
-    _stage(5, f"evaluate the steered policy on the same {episodes} episodes")
-    noise_policy = load_noise_policy(trained.checkpoint)
+    _stage(5, f"evaluate the steered policy on the same {episodes} episodes (noise sampled from pi_w, as in training)")
+    noise_policy = load_noise_policy(trained.checkpoint, explore=True, seed=settings.seed)
     steered_eval = evaluate_policy(task, base_policy, episodes, seed=eval_seed, noise_fn=noise_policy,
                                    progress=settings.progress)
     print(steered_eval.summary())

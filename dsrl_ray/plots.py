@@ -88,7 +88,7 @@ def plot_learning_curve(
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     ax_s.set_ylim(-0.02, 1.02)
-    ax_s.legend(loc="lower right", fontsize=8)
+    ax_s.legend(loc="best", fontsize=8)
     ax_r.set_xlabel("env steps (action chunks)")
     fig.suptitle(title)
     fig.tight_layout()

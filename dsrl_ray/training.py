@@ -114,10 +114,11 @@ def train_from_experiment(
 ) -> TrainResult:
     """Train DSRL on ``experiment`` until ``experiment.stop.env_steps`` env steps are sampled.
 
-    Starts a local Ray instance (``num_cpus = max(2, os.cpu_count())``, no dashboard, workers
-    with ``OMP_NUM_THREADS=1``) unless Ray is already initialised in this process or
-    ``address`` names a cluster to attach to; a Ray instance started here is shut down at the
-    end. Checkpoints are saved every ``experiment.checkpoint_every`` iterations and at the end.
+    Starts a new local Ray instance (``num_cpus = max(2, os.cpu_count())``, no dashboard, workers
+    with ``OMP_NUM_THREADS=1``; never one a ``ray start`` left running on this machine) unless
+    Ray is already initialised in this process or ``address`` names a cluster to attach to; a
+    Ray instance started here is shut down at the end. Checkpoints are saved every
+    ``experiment.checkpoint_every`` iterations and at the end.
 
     Args:
         experiment: the run (overrides such as ``--env-steps`` already applied).
@@ -152,7 +153,8 @@ def train_from_experiment(
         if address is not None:
             ray.init(address=address, runtime_env=runtime_env)
         else:
-            ray.init(num_cpus=max(2, os.cpu_count() or 1), include_dashboard=False, runtime_env=runtime_env)
+            ray.init(address="local", num_cpus=max(2, os.cpu_count() or 1), include_dashboard=False,
+                     runtime_env=runtime_env)
     algo = None
     try:
         import dsrl_ray

@@ -11,9 +11,11 @@ over envs and runners.
   async: runners never wait). ``utd=0`` and an endless warm-up: runners act with
   ``w ~ N(0, I)`` like the raw loop and the learner only inserts, so this is the rate of the
   whole sampling path (runners, Ray transfer, driver, replay insert) without gradient steps;
-- ``driver ingest``: transitions per second the driver's own share costs (episodes from
-  a local runner -> pickle round trip -> ``episodes_to_transitions`` -> ``insert_and_train``
-  with no gradient steps), measured in-process: the cap on what any number of runners can feed;
+- ``driver ingest``: transitions per second the driver's own work per runner result allows
+  (unpickle episodes and metrics, aggregate the metrics, ``episodes_to_transitions``,
+  ``insert_and_train`` with no gradient steps), one result of ``num_envs x fragment`` steps at
+  a time, in-process: the cap on what any number of runners can feed one driver (Ray's own
+  transfer and scheduling cost is not included);
 - ``learner``: gradient steps per second of ``DSRLTorchLearner.insert_and_train`` (batch 256,
   the ``--profile`` widths, the task's dimensions, ``--variant``) on this CPU.
 
@@ -37,7 +39,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import ray
 import torch
 from bench_grad_step import BATCH, Size, build_learner, synthetic_transitions
@@ -118,26 +119,35 @@ def runners_rate(
 
 
 def ingest_rate(task: str, policy_path: Path, hidden: list[int], num_envs: int, fragment: int, rounds: int) -> float:
-    """Transitions/s of the driver's share per sample: unpickle episodes, flatten, insert (no gradient steps)."""
+    """Transitions/s of the driver's work per runner result, one result (``num_envs x fragment`` steps) at a time.
+
+    Per result: unpickle ``(episodes, metrics)`` as Ray would, aggregate the metrics into a root
+    logger, flatten the episodes and insert them into the learner's replay (no gradient steps).
+    """
+    from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
+
     runner = build_runner(task, policy_path, hidden, num_envs)
     runner.module.noise_mode.fill_(NOISE_BASE)
+    runner.sample(num_timesteps=num_envs * fragment)
+    payload = pickle.dumps((runner.sample(num_timesteps=num_envs * fragment), runner.get_metrics()))
+    runner.stop()
     spec = get_task_spec(task)
     size = Size(task, spec.obs_dim, spec.act_dim, spec.chunk_len, tuple(hidden), 1, 1, 1, 1)
     learner = build_learner(size, "na", policy_path, utd=0)
-    episodes = runner.sample(num_timesteps=num_envs * fragment * 4)
-    payload = pickle.dumps(episodes)
+    root = MetricsLogger(root=True)
     timesteps = {NUM_ENV_STEPS_SAMPLED_LIFETIME: 0}
 
     def timed() -> tuple[int, float]:
-        start = time.perf_counter()
-        data = episodes_to_transitions(pickle.loads(payload))
-        learner.insert_and_train(data, timesteps=timesteps, max_steps=0)
-        return len(data["obs"]), time.perf_counter() - start
+        done, start = 0, time.perf_counter()
+        while time.perf_counter() - start < 1.0:
+            episodes, metrics = pickle.loads(payload)
+            root.aggregate([metrics], key="env_runners")
+            data = episodes_to_transitions(episodes)
+            learner.insert_and_train(data, timesteps=timesteps, max_steps=0)
+            done += len(data["obs"])
+        return done, time.perf_counter() - start
 
-    try:
-        return best_rate(timed, rounds * 5)
-    finally:
-        runner.stop()
+    return best_rate(timed, rounds)
 
 
 def learner_rate(task: str, policy_path: Path, hidden: list[int], variant: str, steps: int, rounds: int) -> float:
@@ -196,6 +206,12 @@ def main() -> None:
         setup_s = time.perf_counter() - start
         rates["raw"] = raw_rate(args.task, policy_path, args.num_envs, seconds, rounds)
         print(f"raw loop: {rates['raw']:.1f} chunk steps/s", flush=True)
+        # In-process parts first: the env registry of a shut-down Ray instance is gone with it.
+        rates["ingest"] = ingest_rate(args.task, policy_path, hidden, args.num_envs, fragment, rounds)
+        print(f"driver ingest: {rates['ingest']:.1f} transitions/s", flush=True)
+        learner_steps = 4 if args.quick else 16
+        rates["learner"] = learner_rate(args.task, policy_path, hidden, args.variant, learner_steps, rounds)
+        print(f"learner: {rates['learner']:.1f} gradient steps/s", flush=True)
         ray.init(num_cpus=max(2, os.cpu_count() or 1), include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
         try:
@@ -206,9 +222,6 @@ def main() -> None:
                 print(f"{n} runner(s): {rates[f'runners={n}']:.1f} chunk steps/s", flush=True)
         finally:
             ray.shutdown()
-        rates["ingest"] = ingest_rate(args.task, policy_path, hidden, args.num_envs, fragment, rounds)
-        learner_steps = 4 if args.quick else 16
-        rates["learner"] = learner_rate(args.task, policy_path, hidden, args.variant, learner_steps, rounds)
     print()
     print(
         f"task={args.task} cpus={os.cpu_count()} torch={torch.__version__} threads={torch.get_num_threads()} "

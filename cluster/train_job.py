@@ -7,8 +7,8 @@ directory (``progress.csv``, TensorBoard, checkpoints) is written on the node ru
 Run it on the head node, either way::
 
     ray submit cluster/aws.yaml cluster/train_job.py -- --config configs/lift_na.yaml --num-env-runners 32
-    ray job submit --address http://127.0.0.1:8265 -- \\
-        ~/dsrl_ray/.venv/bin/python ~/dsrl_ray/cluster/train_job.py --config configs/lift_na.yaml
+    RAY_AUTH_MODE=token ray job submit --address http://127.0.0.1:8265 -- bash -c \\
+        '$HOME/dsrl-ray/.venv/bin/python $HOME/dsrl-ray/cluster/train_job.py --config configs/lift_na.yaml'
 
 ``ray submit`` copies this file to the head and runs it there with the head's ``python`` (the
 project's venv, see ``setup_node.sh``). Relative paths (``--config``, ``--base-policy``,
@@ -31,6 +31,11 @@ def project_root() -> Path:
     """The checkout the installed ``dsrl_ray`` package lives in (``pip install -e``)."""
     import dsrl_ray
 
+    if dsrl_ray.__file__ is None:  # a namespace package: some directory named dsrl_ray on sys.path
+        raise RuntimeError(
+            f"'import dsrl_ray' found the directory {list(dsrl_ray.__path__)}, not the installed package; "
+            "move that directory (cluster YAMLs mount the checkout at ~/dsrl-ray for this reason)"
+        )
     return Path(dsrl_ray.__file__).resolve().parent.parent
 
 
@@ -60,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     sizing.add_argument("--num-learners", type=int, choices=[0, 1], default=None,
                         help="0: the learner runs in this driver; 1: in its own actor")
     sizing.add_argument("--num-gpus-per-learner", type=float, default=None, help="GPUs for the learner (0 or 1)")
-    parser.add_argument("--address", default="auto", help="Ray cluster to attach to (default: auto)")
+    parser.add_argument("--address", default="auto",
+                        help="Ray cluster to attach to (default: auto, the cluster this node runs); with another "
+                        "address the token in ~/.ray/auth_token, if any, is presented")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="directory relative paths are resolved against (default: the project checkout)")
     parser.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its latest checkpoint")
@@ -111,6 +118,10 @@ def describe_plan(config: Any, resources: dict[str, float], nodes: int) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.address != "auto" and (Path.home() / ".ray" / "auth_token").is_file():
+        # Ray enables token auth by itself only for address="auto"; present the token to a named cluster too
+        # (read when Ray is first imported, so this comes before any import of ray).
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     import ray
 
     from dsrl_ray.experiment import ExperimentError, load_experiment

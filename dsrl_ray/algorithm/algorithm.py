@@ -109,8 +109,9 @@ class DSRL(SAC):
         cfg = self.config
         self._server = None
         if cfg.use_env_runner_state_server and self.env_runner_group.num_remote_env_runners() > 0:
-            # On the driver's node: losing a runner node must not take the weights server with it.
-            here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+            # On the driver's node (it needs no resources there): losing a runner node must not take
+            # the weights server with it. A soft affinity was seen to land it on a worker node.
+            here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
             server_cls = ray.remote(
                 num_cpus=0, max_restarts=-1, max_concurrency=cfg.env_runner_state_server_max_concurrency
             )(EnvRunnerStateServer)
@@ -231,6 +232,10 @@ class DSRL(SAC):
                 continue
             lag = self._learner_version - int(data[WEIGHTS_SEQ_NO].max())
             self.metrics.log_value((DSRL_METRICS, "runner_version_lag", f"runner_{index}"), lag, window=1)
+            self.metrics.log_value(
+                (DSRL_METRICS, "runner_transitions_lifetime", f"runner_{index}"), num_transitions(data),
+                reduce="lifetime_sum",
+            )
             self.metrics.log_value((DSRL_METRICS, "runner_version_lag_max"), lag, reduce="max", window=1)
             parts.append(data)
         return concat_transitions(parts)
@@ -373,4 +378,7 @@ class DSRL(SAC):
     def cleanup(self) -> None:
         if getattr(self, "_tb", None) is not None:
             self._tb.close()
+        if getattr(self, "_server", None) is not None and ray.is_initialized():
+            ray.kill(self._server, no_restart=True)  # ours: it would outlive the algorithm (max_restarts=-1)
+            self._server = None
         super().cleanup()

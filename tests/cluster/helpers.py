@@ -39,7 +39,7 @@ def learner_counters(algo: Any) -> dict[str, int]:
 
 
 def runner_info(algo: Any) -> dict[int, dict[str, Any]]:
-    """Per healthy remote runner (by index): node id, pid, weights version, env steps sampled, pi weights."""
+    """Per healthy remote runner (by index): node id, pid, weights version and noise-policy weights."""
     import ray
 
     def info(er: Any) -> tuple[int, dict[str, Any]]:
@@ -48,11 +48,15 @@ def runner_info(algo: Any) -> dict[int, dict[str, Any]]:
             "node": ray.get_runtime_context().get_node_id(),
             "pid": os.getpid(),
             "version": er._weights_seq_no,
-            "sampled": er.num_env_steps_sampled_lifetime,
             "pi": pi,
         }
 
     return dict(algo.env_runner_group.foreach_env_runner(info, local_env_runner=False))
+
+
+def delivered(result: dict, index: int) -> int:
+    """Transitions runner ``index`` has delivered to the learner so far (the driver's per-runner count)."""
+    return int(result["dsrl"].get("runner_transitions_lifetime", {}).get(f"runner_{index}", 0))
 
 
 def train_until(algo: Any, done: Callable[[dict], bool], *, timeout_s: float) -> dict:

@@ -30,10 +30,10 @@ def test_launcher_yaml_is_valid_and_installs_the_project(name):
 
     config = prepare_config(_load(name))
     validate_config(config)
-    assert config["file_mounts"]["~/dsrl_ray"] == "."
+    assert config["file_mounts"]["~/dsrl-ray"] == "."
     assert "~/.ray/auth_token" in config["file_mounts"]
     assert ".venv" in config["rsync_exclude"]
-    assert config["setup_commands"] == ["bash ~/dsrl_ray/cluster/setup_node.sh"]
+    assert config["setup_commands"] == ["bash ~/dsrl-ray/cluster/setup_node.sh"]
     assert (ROOT / "cluster" / "setup_node.sh").is_file()
 
 

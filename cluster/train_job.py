@@ -77,31 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The experiment overrides (YAML nesting) the flags ask for."""
-    overrides: dict[str, Any] = {}
-    if args.base_policy is not None:
-        overrides["base_policy"] = os.fspath(args.base_policy)
-    if args.seed is not None:
-        overrides["seed"] = args.seed
-    if args.checkpoint_every is not None:
-        overrides["checkpoint_every"] = args.checkpoint_every
-    if args.env_steps is not None:
-        overrides["stop"] = {"env_steps": args.env_steps}
-    if args.mode is not None:
-        overrides["training"] = {"mode": args.mode}
-    runners = {
-        "num_env_runners": args.num_env_runners,
-        "num_envs_per_env_runner": args.num_envs_per_env_runner,
-        "num_cpus_per_env_runner": args.num_cpus_per_env_runner,
-        "num_gpus_per_env_runner": args.num_gpus_per_env_runner,
-    }
-    runners = {k: v for k, v in runners.items() if v is not None}
-    if runners:
-        overrides["env_runners"] = runners
-    learners = {"num_learners": args.num_learners, "num_gpus_per_learner": args.num_gpus_per_learner}
-    learners = {k: v for k, v in learners.items() if v is not None}
-    if learners:
-        overrides["learners"] = learners
-    return overrides
+    from dsrl_ray.training import flag_overrides
+
+    return flag_overrides(
+        base_policy=args.base_policy,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        env_steps=args.env_steps,
+        mode=args.mode,
+        num_env_runners=args.num_env_runners,
+        num_envs_per_env_runner=args.num_envs_per_env_runner,
+        num_cpus_per_env_runner=args.num_cpus_per_env_runner,
+        num_gpus_per_env_runner=args.num_gpus_per_env_runner,
+        num_learners=args.num_learners,
+        num_gpus_per_learner=args.num_gpus_per_learner,
+    )
 
 
 def describe_plan(config: Any, resources: dict[str, float], nodes: int) -> str:

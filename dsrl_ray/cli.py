@@ -238,21 +238,16 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from dsrl_ray.experiment import ExperimentError, load_experiment
-    from dsrl_ray.training import train_from_experiment
+    from dsrl_ray.training import flag_overrides, train_from_experiment
 
-    overrides: dict = {}
-    if args.base_policy is not None:
-        overrides["base_policy"] = str(args.base_policy)
-    if args.seed is not None:
-        overrides["seed"] = args.seed
-    if args.checkpoint_every is not None:
-        overrides["checkpoint_every"] = args.checkpoint_every
-    if args.env_steps is not None:
-        overrides["stop"] = {"env_steps": args.env_steps}
-    if args.num_env_runners is not None:
-        overrides["env_runners"] = {"num_env_runners": args.num_env_runners}
-    if args.mode is not None:
-        overrides["training"] = {"mode": args.mode}
+    overrides = flag_overrides(
+        base_policy=args.base_policy,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        env_steps=args.env_steps,
+        num_env_runners=args.num_env_runners,
+        mode=args.mode,
+    )
     try:
         experiment = load_experiment(args.config, profile=args.profile)
         if overrides:

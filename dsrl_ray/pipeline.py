@@ -72,7 +72,7 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     from dsrl_ray.policies import load_policy
     from dsrl_ray.presets import get_preset
     from dsrl_ray.pretraining import pretrain_from_dataset
-    from dsrl_ray.training import PROGRESS_CSV, train_from_experiment
+    from dsrl_ray.training import PROGRESS_CSV, flag_overrides, train_from_experiment
 
     started = time.perf_counter()
     task, run_dir = settings.task, Path(settings.run_dir)
@@ -103,13 +103,10 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     print(base_eval.summary())
     (run_dir / "base_eval.json").write_text(json.dumps(base_eval.to_dict(), indent=2))
 
-    overrides: dict = {"base_policy": str(pretrained.checkpoint), "seed": settings.seed}
+    overrides = flag_overrides(base_policy=pretrained.checkpoint, seed=settings.seed, env_steps=settings.env_steps,
+                               num_env_runners=settings.num_env_runners)
     if settings.variant == "na":  # Q_A warm start from the demos (DSRL-NA only: demos have no noise)
         overrides["training"] = {"offline_data_path": str(demos)}
-    if settings.env_steps is not None:
-        overrides["stop"] = {"env_steps": settings.env_steps}
-    if settings.num_env_runners is not None:
-        overrides["env_runners"] = {"num_env_runners": settings.num_env_runners}
     experiment = experiment.override(overrides, "pipeline settings")
     dsrl_dir = run_dir / "dsrl"
     _stage(4, f"steer: DSRL-{settings.variant.upper()} on {config_path.name}"

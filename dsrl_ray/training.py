@@ -92,6 +92,43 @@ def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
     return found[-1] if found else None
 
 
+_FLAG_SECTIONS: dict[str, str | None] = {
+    "base_policy": None,
+    "seed": None,
+    "checkpoint_every": None,
+    "env_steps": "stop",
+    "mode": "training",
+    "num_env_runners": "env_runners",
+    "num_envs_per_env_runner": "env_runners",
+    "num_cpus_per_env_runner": "env_runners",
+    "num_gpus_per_env_runner": "env_runners",
+    "num_learners": "learners",
+    "num_gpus_per_learner": "learners",
+}
+"""Experiment-YAML section of each command-line flag (``None``: top level)."""
+
+
+def flag_overrides(**flags: Any) -> dict[str, Any]:
+    """Experiment overrides (YAML nesting) for the command-line flags that were given (not ``None``).
+
+    Keyword names are those of :data:`_FLAG_SECTIONS` (e.g. ``env_steps=5000`` becomes
+    ``{"stop": {"env_steps": 5000}}``); paths become strings.
+    """
+    overrides: dict[str, Any] = {}
+    for name, value in flags.items():
+        if name not in _FLAG_SECTIONS:
+            raise TypeError(f"flag_overrides() got unknown flag {name!r}; expected one of {sorted(_FLAG_SECTIONS)}")
+        if value is None:
+            continue
+        value = os.fspath(value) if isinstance(value, os.PathLike) else value
+        section = _FLAG_SECTIONS[name]
+        if section is None:
+            overrides[name] = value
+        else:
+            overrides.setdefault(section, {})[name] = value
+    return overrides
+
+
 def progress_row(result: Mapping[str, Any], wall_time_s: float) -> dict[str, float | None]:
     """One ``progress.csv`` row from an ``algo.train()`` result (missing or non-finite metrics: ``None``)."""
     row: dict[str, float | None] = {"iteration": _number(result.get("training_iteration"))}

@@ -39,3 +39,35 @@ def twogoal_policy_path(twogoal_run):
     from dsrl_ray.pretraining import resolve_policy_path
 
     return resolve_policy_path(twogoal_run / "base_policy")
+
+
+@pytest.fixture
+def twogoal_config(twogoal_policy_path, tmp_path):
+    """Factory of small :class:`DSRLConfig` objects on ``dsrl/twogoal`` (cheap nets, short fragments).
+
+    Keyword arguments go to ``training()``; ``runners``/``envs`` set the env-runner count and
+    envs per runner; ``fragment`` the rollout fragment length.
+    """
+    import dsrl_ray
+
+    dsrl_ray.register()
+    from dsrl_ray.algorithm import DSRLConfig
+
+    def make(*, runners: int = 1, envs: int = 2, fragment: int = 10, seed: int = 0, **training):
+        defaults = dict(
+            base_policy_path=str(twogoal_policy_path),
+            hidden_sizes=[32, 32],
+            utd=1,
+            init_rollout_steps=20,
+            train_batch_size_per_learner=32,
+            tensorboard_dir=os.fspath(tmp_path / "tensorboard"),
+        )
+        return (
+            DSRLConfig()
+            .environment("dsrl/twogoal")
+            .training(**{**defaults, **training})
+            .env_runners(num_env_runners=runners, num_envs_per_env_runner=envs, rollout_fragment_length=fragment)
+            .debugging(seed=seed)
+        )
+
+    return make

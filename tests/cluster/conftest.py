@@ -57,37 +57,16 @@ def local_ray() -> Iterator[Any]:
 
 
 @pytest.fixture
-def small_config(twogoal_policy_path) -> Callable[..., Any]:
-    """Factory of small :class:`DSRLConfig` objects on ``dsrl/twogoal`` (as in ``tests/algorithm``).
+def small_config(twogoal_config) -> Callable[..., Any]:
+    """Factory of small :class:`DSRLConfig` objects on ``dsrl/twogoal`` (``twogoal_config`` of tests/conftest.py).
 
     ``runners`` sets the env-runner count (1 CPU each), ``envs`` the envs per runner; other
-    keyword arguments go to ``training()``. Sync mode, utd 1, warm-up 20 transitions, batch 32.
+    keyword arguments go to ``training()``. Sync mode, utd 1, warm-up 20 transitions, batch 32,
+    no TensorBoard.
     """
-    import dsrl_ray
-
-    dsrl_ray.register()
-    from dsrl_ray.algorithm import DSRLConfig
 
     def make(*, runners: int = 2, envs: int = 2, fragment: int = 10, **training: Any) -> Any:
-        defaults = dict(
-            base_policy_path=str(twogoal_policy_path),
-            hidden_sizes=[32, 32],
-            utd=1,
-            init_rollout_steps=20,
-            train_batch_size_per_learner=32,
-            log_tensorboard=False,
-        )
-        return (
-            DSRLConfig()
-            .environment("dsrl/twogoal")
-            .training(**{**defaults, **training})
-            .env_runners(
-                num_env_runners=runners,
-                num_envs_per_env_runner=envs,
-                rollout_fragment_length=fragment,
-                num_cpus_per_env_runner=1,
-            )
-            .debugging(seed=0)
-        )
+        config = twogoal_config(runners=runners, envs=envs, fragment=fragment, log_tensorboard=False, **training)
+        return config.env_runners(num_cpus_per_env_runner=1)
 
     return make

@@ -1,7 +1,7 @@
 """One DSRL gradient step (batch 256): our RLlib learner vs a plain PyTorch loop doing the same maths.
 
 Both sides use the same networks (``GaussianActor``, ``EnsembleCritic`` with 2 members and
-LayerNorm), the same losses (``dsrl_ray.algorithm.losses``), Adam optimisers for the critic(s),
+LayerNorm), the same losses (``dsrl_ray.core.losses``), Adam optimisers for the critic(s),
 the actor and log-alpha, and a Polyak target update (tau 0.005) after every step. The plain
 loop draws its batch from torch tensors with ``torch.randint`` and does one ``backward()`` of
 the summed losses (the parameter sets are disjoint, so the gradients are the same).
@@ -45,21 +45,20 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from dsrl_ray.algorithm import DSRLConfig, DSRLTorchLearner
-from dsrl_ray.algorithm.losses import (
+from dsrl_ray.rllib import DSRLConfig, DSRLTorchLearner
+from dsrl_ray.core.losses import (
     alpha_loss,
     na_actor_loss,
     na_q_a_loss,
     na_q_w_distill_loss,
     sac_actor_loss,
     sac_critic_loss,
-    squashed_gaussian_sample,
-    standard_normal_noise,
 )
-from dsrl_ray.algorithm.networks import EnsembleCritic, GaussianActor
+from dsrl_ray.core.networks import EnsembleCritic, GaussianActor
+from dsrl_ray.core.noise_policy import squashed_gaussian_sample, standard_normal_noise
 from dsrl_ray.policies import DiffusionArch, DiffusionPolicy
 from dsrl_ray.policies.checkpoint import checkpoint_path, normalizer_to_tensors, write_checkpoint
-from dsrl_ray.presets import get_preset
+from dsrl_ray.envs.tasks import get_task_spec
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.policy.sample_batch import MultiAgentBatch
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME, WEIGHTS_SEQ_NO
@@ -92,7 +91,7 @@ SIZES: dict[str, Size] = {
 
 def write_base_policy(size: Size, out_dir: Path) -> Path:
     """A randomly initialised base policy of the task's preset architecture, as a pretrain checkpoint."""
-    preset_arch = get_preset(size.task).arch
+    preset_arch = get_task_spec(size.task).preset.arch
     arch = DiffusionArch(obs_dim=size.obs_dim, act_dim=size.act_dim, chunk_len=size.chunk_len, **preset_arch)
     torch.manual_seed(0)
     policy = DiffusionPolicy(arch)

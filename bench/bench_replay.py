@@ -32,7 +32,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from dsrl_ray.algorithm.replay import FlatReplay
+from dsrl_ray.core.replay import FlatReplay
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.utils.replay_buffers.episode_replay_buffer import EpisodeReplayBuffer
 

@@ -16,7 +16,7 @@ chunk of ``chunk_len`` simulator steps; RLlib counts these as its env steps), su
 
 The base policy is made first, in a temporary directory: scripted demos
 (``dsrl_ray.envs.collect_demos``) and a short behaviour-cloning run
-(``dsrl_ray.pretraining.pretrain_from_dataset``, the task preset's architecture). Contenders
+(``dsrl_ray.app.pretrain.pretrain_from_dataset``, the task preset's architecture). Contenders
 run in alternating rounds after a warm-up round; each reports its best round.
 Goal: ``runner / raw >= 0.85``.
 
@@ -40,14 +40,14 @@ import numpy as np
 import torch
 
 import dsrl_ray
-from dsrl_ray.algorithm import DSRLConfig
-from dsrl_ray.algorithm.base_policy import BasePolicySpec, load_base_policy
-from dsrl_ray.algorithm.config import PROFILES
-from dsrl_ray.algorithm.module import NOISE_BASE, NOISE_POLICY
+from dsrl_ray.rllib import DSRLConfig
+from dsrl_ray.policies.spec import BasePolicySpec, load_base_policy
+from dsrl_ray.core.settings import PROFILES
+from dsrl_ray.rllib.module import NOISE_BASE, NOISE_POLICY
 from dsrl_ray.envs import collect_demos, make_chunked_env
 from dsrl_ray.policies import BasePolicy
-from dsrl_ray.presets import get_preset
-from dsrl_ray.pretraining import pretrain_from_dataset
+from dsrl_ray.envs.tasks import get_task_spec
+from dsrl_ray.app.pretrain import pretrain_from_dataset
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 
 GOAL = 0.85
@@ -74,7 +74,7 @@ TASK_SETTINGS: dict[str, TaskSettings] = {
 def make_base_policy(task: str, settings: TaskSettings, out_dir: Path) -> Path:
     """Scripted demos + a short BC run in ``out_dir``; returns the checkpoint path."""
     demos = out_dir / "demos.hdf5"
-    preset = get_preset(task)
+    preset = get_task_spec(task).preset
     collect_demos(
         task, settings.n_demos, sigma=preset.demo_sigma, seed=0, out_path=demos, keep_failures=True, progress=False
     )

@@ -45,11 +45,11 @@ from bench_grad_step import BATCH, Size, build_learner, synthetic_transitions
 from bench_sampling import TASK_SETTINGS, RawLoop, build_runner, make_base_policy
 
 import dsrl_ray
-from dsrl_ray.algorithm import DSRLConfig
-from dsrl_ray.algorithm.base_policy import BasePolicySpec, load_base_policy
-from dsrl_ray.algorithm.config import PROFILES
-from dsrl_ray.algorithm.module import NOISE_BASE
-from dsrl_ray.algorithm.transitions import episodes_to_transitions
+from dsrl_ray.rllib import DSRLConfig
+from dsrl_ray.policies.spec import BasePolicySpec, load_base_policy
+from dsrl_ray.core.settings import PROFILES
+from dsrl_ray.rllib.module import NOISE_BASE
+from dsrl_ray.rllib.episodes import episodes_to_transitions
 from dsrl_ray.envs import get_task_spec
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 

@@ -1,7 +1,7 @@
 """Train one DSRL experiment on a running Ray cluster (the driver of a cluster job).
 
 It attaches to the cluster (``ray.init(address="auto")``), prints what the cluster offers and
-what the run asks for, and trains with :func:`dsrl_ray.training.train_from_experiment`: the run
+what the run asks for, and trains with :func:`dsrl_ray.app.train.train_from_experiment`: the run
 directory (``progress.csv``, TensorBoard, checkpoints) is written on the node running this script.
 
 Run it on the head node, either way::
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The experiment overrides (YAML nesting) the flags ask for."""
-    from dsrl_ray.training import flag_overrides
+    from dsrl_ray.experiment import flag_overrides
 
     return flag_overrides(
         base_policy=args.base_policy,
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     import ray
 
     from dsrl_ray.experiment import ExperimentError, load_experiment
-    from dsrl_ray.training import train_from_experiment
+    from dsrl_ray.app.train import train_from_experiment
 
     os.chdir(args.workdir if args.workdir is not None else project_root())
     try:

@@ -1,13 +1,14 @@
-"""dsrl_ray: Diffusion Steering via Reinforcement Learning on Ray/RLlib."""
+"""dsrl_ray: Diffusion Steering via Reinforcement Learning on Ray/RLlib.
+
+Importing the package makes ``"DSRL"`` and the ``"dsrl/<task>"`` envs known to Tune and RLlib
+without importing Ray itself: the names are registered the moment Ray's registries are imported
+(see :mod:`dsrl_ray.rllib.registration`). ``dsrl_ray.core``, ``dsrl_ray.policies`` and
+``dsrl_ray.envs`` never import Ray.
+"""
+
+from dsrl_ray.rllib.registration import register, register_on_ray_import
 
 __version__ = "0.1.0"
+__all__ = ["register"]
 
-
-def register() -> list[str]:
-    """Register ``"DSRL"`` with Tune and the ``"dsrl/<task>"`` envs with RLlib (idempotent).
-
-    Imports Ray and RLlib; ``import dsrl_ray.algorithm`` does the same. Returns the env names.
-    """
-    from dsrl_ray.algorithm.registration import register as _register
-
-    return _register()
+register_on_ray_import()

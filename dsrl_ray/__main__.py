@@ -1,3 +1,3 @@
-from dsrl_ray.cli import main
+from dsrl_ray.app.cli import main
 
 main()

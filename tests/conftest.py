@@ -25,7 +25,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def twogoal_run(tmp_path_factory):
     """A TwoGoal run directory with ``demos.hdf5`` and ``base_policy/`` (5000 BC steps), made once per session."""
-    from dsrl_ray.cli import main
+    from dsrl_ray.app.cli import main
 
     run = tmp_path_factory.mktemp("twogoal")
     main(["demos", "--task", "twogoal", "--out", str(run / "demos.hdf5")])
@@ -36,7 +36,7 @@ def twogoal_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def twogoal_policy_path(twogoal_run):
     """Path of the session's TwoGoal base-policy checkpoint."""
-    from dsrl_ray.pretraining import resolve_policy_path
+    from dsrl_ray.policies.checkpoint import resolve_policy_path
 
     return resolve_policy_path(twogoal_run / "base_policy")
 
@@ -51,7 +51,7 @@ def twogoal_config(twogoal_policy_path, tmp_path):
     import dsrl_ray
 
     dsrl_ray.register()
-    from dsrl_ray.algorithm import DSRLConfig
+    from dsrl_ray.rllib import DSRLConfig
 
     def make(*, runners: int = 1, envs: int = 2, fragment: int = 10, seed: int = 0, **training):
         defaults = dict(

@@ -1,32 +1,31 @@
-"""Simulators and wrappers: robomimic, gymnasium and toy tasks, action chunking, the latent-action
-env, scripted demonstrators, demo datasets (robomimic HDF5 layout) and evaluation.
+"""Simulators and wrappers: the task table, robomimic / gymnasium / toy tasks, action chunking,
+the latent-action env, and (in :mod:`dsrl_ray.envs.demos`) scripted demonstrators and datasets.
 
 robosuite is imported only when a robomimic task is built.
 """
 
 from dsrl_ray.envs.chunking import SIM_ERROR, ChunkedEnv, SimulatorError
-from dsrl_ray.envs.collect import CollectSummary, collect_demos, task_env_args
-from dsrl_ray.envs.datasets import (
+from dsrl_ray.envs.demos import (
+    CanDemonstrator,
+    CollectSummary,
     DemoDataset,
     DemoDatasetError,
     DemoEpisode,
     EpisodeRecord,
-    file_sha256,
-    load_demos,
-    write_demos,
-)
-from dsrl_ray.envs.gym_tasks import GymTaskEnv
-from dsrl_ray.envs.latent import LatentActionEnv, make_chunked_env, make_latent_env
-from dsrl_ray.envs.registry import TASKS, TaskSpec, get_task_spec, make_task, task_for_env_name
-from dsrl_ray.envs.robomimic_tasks import RobomimicTaskEnv, load_env_meta
-from dsrl_ray.envs.rollout import EpisodeResult, EvalResult, evaluate_policy, wilson_interval
-from dsrl_ray.envs.scripted import (
-    CanDemonstrator,
     LiftDemonstrator,
     ScriptedDemonstrator,
     TwoGoalDemonstrator,
+    collect_demos,
+    load_demos,
     make_demonstrator,
+    task_env_args,
+    write_demos,
 )
+from dsrl_ray.envs.gym_tasks import GymTaskEnv
+from dsrl_ray.envs.latent import LatentActionEnv, make_latent_env
+from dsrl_ray.envs.make import check_policy_fits, make_chunked_env, make_task
+from dsrl_ray.envs.robomimic_tasks import RobomimicTaskEnv, load_env_meta
+from dsrl_ray.envs.tasks import TASKS, TaskPreset, TaskSpec, demo_tasks, get_task_spec, task_for_env_name
 from dsrl_ray.envs.twogoal import TwoGoalEnv
 
 __all__ = [
@@ -39,20 +38,19 @@ __all__ = [
     "DemoDatasetError",
     "DemoEpisode",
     "EpisodeRecord",
-    "EpisodeResult",
-    "EvalResult",
     "GymTaskEnv",
     "LatentActionEnv",
     "LiftDemonstrator",
     "RobomimicTaskEnv",
     "ScriptedDemonstrator",
     "SimulatorError",
+    "TaskPreset",
     "TaskSpec",
     "TwoGoalDemonstrator",
     "TwoGoalEnv",
+    "check_policy_fits",
     "collect_demos",
-    "evaluate_policy",
-    "file_sha256",
+    "demo_tasks",
     "get_task_spec",
     "load_demos",
     "load_env_meta",
@@ -62,6 +60,5 @@ __all__ = [
     "make_task",
     "task_env_args",
     "task_for_env_name",
-    "wilson_interval",
     "write_demos",
 ]

@@ -8,7 +8,7 @@ import gymnasium
 import numpy as np
 
 from dsrl_ray.envs.headless import ensure_headless_gl
-from dsrl_ray.envs.registry import TaskSpec
+from dsrl_ray.envs.tasks import TaskSpec
 
 
 class GymTaskEnv(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):

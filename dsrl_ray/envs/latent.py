@@ -6,29 +6,12 @@ from typing import Any
 
 import gymnasium
 import numpy as np
-import torch
 
 from dsrl_ray.envs.chunking import ChunkedEnv
-from dsrl_ray.envs.registry import get_task_spec, make_task
+from dsrl_ray.core.steering import Steering
+from dsrl_ray.envs.make import check_policy_fits, make_chunked_env
+from dsrl_ray.envs.tasks import get_task_spec
 from dsrl_ray.policies.base import BasePolicy
-from dsrl_ray.policies.normalizer import Normalizer
-
-
-def policy_device(policy: torch.nn.Module) -> torch.device:
-    """The device of the policy's first parameter or buffer (CPU if it has neither)."""
-    tensor = next(policy.parameters(), None)
-    if tensor is None:
-        tensor = next(policy.buffers(), None)
-    return tensor.device if tensor is not None else torch.device("cpu")
-
-
-def check_policy_fits(policy: BasePolicy, obs_dim: int, act_dim: int, where: str) -> None:
-    """Raise ``ValueError`` naming both sides unless the policy's obs/act dims equal the env's."""
-    if (policy.obs_dim, policy.act_dim) != (obs_dim, act_dim):
-        raise ValueError(
-            f"base policy has obs_dim={policy.obs_dim}, act_dim={policy.act_dim} but {where} has "
-            f"obs_dim={obs_dim}, act_dim={act_dim}"
-        )
 
 
 class LatentActionEnv(gymnasium.Wrapper):
@@ -56,10 +39,10 @@ class LatentActionEnv(gymnasium.Wrapper):
                 f"but the chunked env has chunk_len={chunked_env.chunk_len}"
             )
         self.base_policy = base_policy
-        self.noise_shape = tuple(base_policy.noise_shape)
+        self._steering = Steering(base_policy)
+        self.noise_shape = self._steering.noise_shape
         self.action_magnitude = float(action_magnitude)
-        self._device = policy_device(base_policy)
-        size = int(np.prod(self.noise_shape))
+        size = self._steering.noise_dim
         self.action_space = gymnasium.spaces.Box(-self.action_magnitude, self.action_magnitude, (size,), np.float32)
         self._obs: np.ndarray | None = None
 
@@ -79,33 +62,11 @@ class LatentActionEnv(gymnasium.Wrapper):
                 f"(the flattened noise of shape {self.noise_shape})"
             )
         w = w.reshape(self.noise_shape)
-        with torch.no_grad():
-            obs_t = torch.as_tensor(self._obs, device=self._device).unsqueeze(0)
-            chunk = self.base_policy.sample(obs_t, torch.as_tensor(w, device=self._device).unsqueeze(0))
-        chunk = chunk[0].to("cpu", torch.float32).numpy()
+        chunk = self._steering.chunks_np(self._obs[None], w[None])[0]
         obs, reward, terminated, truncated, info = self.env.step(chunk)
         self._obs = obs
         info = {**info, "executed_action": chunk.reshape(-1).copy(), "noise": w}
         return obs, reward, terminated, truncated, info
-
-
-def make_chunked_env(
-    task_name: str,
-    normalizer: Normalizer,
-    *,
-    seed: int | None = None,
-    chunk_len: int | None = None,
-    render_mode: str | None = None,
-) -> ChunkedEnv:
-    """``ChunkedEnv(make_task(task_name), chunk_len or the task's chunk_len, normalizer)``."""
-    spec = get_task_spec(task_name)
-    if (normalizer.obs_dim, normalizer.act_dim) != (spec.obs_dim, spec.act_dim):
-        raise ValueError(
-            f"normalizer has obs_dim={normalizer.obs_dim}, act_dim={normalizer.act_dim} but task {task_name!r} "
-            f"has obs_dim={spec.obs_dim}, act_dim={spec.act_dim}"
-        )
-    env = make_task(task_name, seed=seed, render_mode=render_mode)
-    return ChunkedEnv(env, spec.chunk_len if chunk_len is None else chunk_len, normalizer)
 
 
 def make_latent_env(

@@ -21,7 +21,7 @@ import numpy as np
 
 from dsrl_ray.envs.chunking import SimulatorError
 from dsrl_ray.envs.headless import ensure_headless_gl
-from dsrl_ray.envs.registry import TaskSpec, get_task_spec
+from dsrl_ray.envs.tasks import TaskSpec, get_task_spec
 
 RENDER_CAMERA = "agentview"
 RENDER_SIZE = 256

@@ -46,6 +46,19 @@ def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
     return found[-1][1] if found else None
 
 
+def resolve_policy_path(path: str | os.PathLike) -> Path:
+    """A checkpoint file, or the newest ``pretrain_step_*.pt`` in a directory."""
+    path = Path(path)
+    if path.is_dir():
+        newest = latest_checkpoint(path)
+        if newest is None:
+            raise FileNotFoundError(f"directory {str(path)!r} holds no pretrain_step_*.pt checkpoint")
+        return newest
+    if not path.exists():
+        raise FileNotFoundError(f"policy checkpoint {str(path)!r} does not exist")
+    return path
+
+
 def normalizer_to_tensors(normalizer: Normalizer) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(v.copy()) for k, v in normalizer.to_dict().items()}
 

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from dsrl_ray.rllib import runner_sync as sync
+
 LEARNER_RESOURCE = "learner_node"
 """Custom resource only the head offers: a learner actor asking for it is placed there."""
 
@@ -21,7 +23,7 @@ def add_worker_node(cluster: Any) -> Any:
 def on_learner(algo: Any, fn: Callable[[Any], Any]) -> Any:
     """``fn(learner)`` evaluated where the (single) learner lives."""
     group = algo.learner_group
-    (value,) = group._get_results(group.foreach_learner(fn))
+    (value,) = sync.learner_results(group, group.foreach_learner(fn))
     return value
 
 

@@ -53,7 +53,7 @@ def test_onprem_yaml_targets_the_local_ssh_server():
 
 
 def test_train_job_flags_become_experiment_overrides(twogoal_policy_path):
-    from dsrl_ray.experiment import load_experiment
+    from dsrl_ray.experiment import CONFIG_DIR, load_experiment
 
     job = _train_job()
     args = job.build_parser().parse_args(
@@ -64,7 +64,7 @@ def test_train_job_flags_become_experiment_overrides(twogoal_policy_path):
     overrides = job.overrides_from_args(args)
     assert overrides["env_runners"] == {"num_env_runners": 4, "num_gpus_per_env_runner": 0.25}
     assert overrides["learners"] == {"num_learners": 1, "num_gpus_per_learner": 1.0}
-    experiment = load_experiment(ROOT / "configs" / "twogoal_na.yaml", profile="cpu").override(overrides)
+    experiment = load_experiment(CONFIG_DIR / "twogoal_na.yaml", profile="cpu").override(overrides)
     config = experiment.to_dsrl_config()
     assert (config.num_env_runners, config.num_gpus_per_env_runner) == (4, 0.25)
     assert (config.num_learners, config.num_gpus_per_learner) == (1, 1.0)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import ray
 
-from dsrl_ray.algorithm import DSRL
+from dsrl_ray.rllib import DSRL
 from .helpers import (
     LEARNER_RESOURCE,
     add_worker_node,

@@ -6,9 +6,9 @@ import gymnasium
 import numpy as np
 import pytest
 
-from dsrl_ray.algorithm.callbacks import SIM_ERRORS_METRIC
-from dsrl_ray.algorithm.module import EXECUTED
-from dsrl_ray.algorithm.transitions import episodes_to_transitions
+from dsrl_ray.rllib.callbacks import SIM_ERRORS_METRIC
+from dsrl_ray.rllib.module import EXECUTED
+from dsrl_ray.rllib.episodes import episodes_to_transitions
 from dsrl_ray.envs import SIM_ERROR, ChunkedEnv, SimulatorError, make_task
 from dsrl_ray.policies.normalizer import Normalizer
 

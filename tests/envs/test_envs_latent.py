@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from dsrl_ray.envs import LatentActionEnv, evaluate_policy, make_chunked_env, make_latent_env, twogoal, wilson_interval
+from dsrl_ray.envs import LatentActionEnv, make_chunked_env, make_latent_env, twogoal
+from dsrl_ray.eval import evaluate_policy, wilson_interval
 from dsrl_ray.policies.base import BasePolicy
 from dsrl_ray.policies.normalizer import Normalizer
 

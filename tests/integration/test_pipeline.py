@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dsrl_ray.cli import main
+from dsrl_ray.app.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dsrl_ray.cli import main
+from dsrl_ray.experiment import CONFIG_DIR
+from dsrl_ray.app.cli import main
 from dsrl_ray.experiment import load_experiment
-from dsrl_ray.training import PROGRESS_COLUMNS
+from dsrl_ray.app.train import PROGRESS_COLUMNS
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "twogoal_na.yaml"
+CONFIG = CONFIG_DIR / "twogoal_na.yaml"
 
 
 @pytest.fixture(scope="module")

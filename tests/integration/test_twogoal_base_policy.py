@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from dsrl_ray.cli import main
-from dsrl_ray.envs import evaluate_policy, load_demos, twogoal
+from dsrl_ray.app.cli import main
+from dsrl_ray.envs import load_demos, twogoal
+from dsrl_ray.eval import evaluate_policy
 from dsrl_ray.policies import load_policy
-from dsrl_ray.pretraining import pretrain_from_dataset, resolve_policy_path
+from dsrl_ray.app.pretrain import pretrain_from_dataset
+from dsrl_ray.policies.checkpoint import resolve_policy_path
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,177 @@
+"""The main job: scripted demos -> diffusion base policy -> DSRL steering -> base vs steered evaluation.
+
+Everything goes under one run directory::
+
+    RUN_DIR/demos.hdf5             scripted demonstrations (robomimic layout)
+    RUN_DIR/base_policy/           BC checkpoints of the diffusion base policy
+    RUN_DIR/base_eval.json         base policy, w ~ N(0, I), on episodes seed .. seed + N - 1
+    RUN_DIR/dsrl/                  DSRL run: progress.csv, tensorboard/, checkpoints/, experiment.yaml
+    RUN_DIR/steered_eval.json      steered policy (w sampled from pi_w, as in training) on the same N episodes
+    RUN_DIR/learning_curve.png     success rate and return vs env steps, base level as a line
+    RUN_DIR/episodes.gif           one base and one steered episode side by side (same env seed)
+    RUN_DIR/summary.json           the numbers of the table printed at the end
+
+Steps whose output exists are skipped (or resumed, for pretraining and DSRL training), so an
+interrupted pipeline continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """What ``dsrl-ray pipeline`` runs.
+
+    Attributes:
+        task: task name (needs a scripted demonstrator: lift, can, twogoal).
+        run_dir: output directory.
+        seed: seeds demos, pretraining and DSRL; evaluation episodes use ``seed + 1000 + i``.
+        episodes: evaluation episodes for base and steered policy (default: the task preset).
+        pretrain_steps: BC gradient steps (default: the task preset).
+        variant: DSRL variant, ``"na"`` or ``"sac"``.
+        config: experiment YAML (default ``configs/<task>_<variant>.yaml``).
+        profile: profile of the YAML to merge in (``"cpu"`` by default).
+        env_steps: DSRL env-step budget (default: the YAML's).
+        num_env_runners: env runners (default: the YAML's).
+        progress: show progress bars.
+    """
+
+    task: str = "lift"
+    run_dir: Path = Path("runs/lift")
+    seed: int = 0
+    episodes: int | None = None
+    pretrain_steps: int | None = None
+    variant: str = "na"
+    config: Path | None = None
+    profile: str | None = "cpu"
+    env_steps: int | None = None
+    num_env_runners: int | None = None
+    progress: bool = True
+
+
+def _stage(index: int, text: str) -> None:
+    print(f"[{index}/6] {text}", flush=True)
+
+
+def run_pipeline(settings: PipelineSettings) -> dict:
+    """Run all six stages; returns the summary written to ``RUN_DIR/summary.json``."""
+    from dsrl_ray.rllib.noise_policy import load_noise_policy
+    from dsrl_ray.envs import collect_demos
+    from dsrl_ray.eval import evaluate_policy
+    from dsrl_ray.eval.video import film_episode, side_by_side, write_video
+    from dsrl_ray.experiment import CONFIG_DIR, load_experiment
+    from dsrl_ray.eval.plots import plot_learning_curve
+    from dsrl_ray.policies import load_policy
+    from dsrl_ray.envs.tasks import get_task_spec
+    from dsrl_ray.app.pretrain import pretrain_from_dataset
+    from dsrl_ray.app.train import PROGRESS_CSV, train_from_experiment
+    from dsrl_ray.experiment import flag_overrides
+
+    started = time.perf_counter()
+    task, run_dir = settings.task, Path(settings.run_dir)
+    preset = get_task_spec(task).preset
+    config_path = settings.config or CONFIG_DIR / f"{task}_{settings.variant}.yaml"
+    experiment = load_experiment(config_path, settings.profile)
+    if experiment.task != task:
+        raise ValueError(f"config {str(config_path)!r} is for task {experiment.task!r}; the pipeline runs {task!r}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    episodes = settings.episodes or preset.eval_episodes
+    eval_seed = settings.seed + 1000
+
+    demos = run_dir / "demos.hdf5"
+    if demos.exists():
+        _stage(1, f"demos: reusing {demos}")
+    else:
+        _stage(1, f"demos: {preset.n_demos} scripted demos, action noise sigma={preset.demo_sigma}")
+        print(collect_demos(task, preset.n_demos, sigma=preset.demo_sigma, seed=settings.seed, out_path=demos,
+                            keep_failures=preset.keep_failures))
+
+    _stage(2, "pretrain the diffusion base policy (behaviour cloning)")
+    pretrained = pretrain_from_dataset(dataset=demos, out_dir=run_dir / "base_policy", task=task,
+                                       steps=settings.pretrain_steps, seed=settings.seed, progress=settings.progress)
+    base_policy = load_policy(pretrained.checkpoint)
+
+    _stage(3, f"evaluate the base policy, w ~ N(0, I), {episodes} episodes")
+    base_eval = evaluate_policy(task, base_policy, episodes, seed=eval_seed, progress=settings.progress)
+    print(base_eval.summary())
+    (run_dir / "base_eval.json").write_text(json.dumps(base_eval.to_dict(), indent=2))
+
+    overrides = flag_overrides(base_policy=pretrained.checkpoint, seed=settings.seed, env_steps=settings.env_steps,
+                               num_env_runners=settings.num_env_runners)
+    if settings.variant == "na":  # Q_A warm start from the demos (DSRL-NA only: demos have no noise)
+        overrides["training"] = {"offline_data_path": str(demos)}
+    experiment = experiment.override(overrides, "pipeline settings")
+    dsrl_dir = run_dir / "dsrl"
+    _stage(4, f"steer: DSRL-{settings.variant.upper()} on {config_path.name}"
+              f"{f' (profile {settings.profile})' if settings.profile else ''}, {experiment.stop.env_steps} env steps")
+    trained = train_from_experiment(experiment, dsrl_dir, resume=(dsrl_dir / PROGRESS_CSV).exists(),
+                                    progress=settings.progress)
+
+    _stage(5, f"evaluate the steered policy on the same {episodes} episodes (noise sampled from pi_w, as in training)")
+    noise_policy = load_noise_policy(trained.checkpoint, explore=True, seed=settings.seed)
+    steered_eval = evaluate_policy(task, base_policy, episodes, seed=eval_seed, noise_fn=noise_policy,
+                                   progress=settings.progress)
+    print(steered_eval.summary())
+    (run_dir / "steered_eval.json").write_text(json.dumps(steered_eval.to_dict(), indent=2))
+
+    _stage(6, "learning curve and episode video")
+    curve = plot_learning_curve(dsrl_dir / PROGRESS_CSV, run_dir / "learning_curve.png",
+                                base_success=base_eval.success_rate, base_return=base_eval.mean_return,
+                                final_success=steered_eval.success_rate, final_return=steered_eval.mean_return,
+                                title=f"DSRL-{settings.variant.upper()} on {task}")
+    film_seed = _film_seed(base_eval, steered_eval)
+    filmed = [
+        film_episode(task, base_policy, seed=film_seed, label="base, w ~ N(0, I)"),
+        film_episode(task, base_policy, seed=film_seed, noise_fn=noise_policy, label="steered (DSRL)"),
+    ]
+    video = write_video(side_by_side(filmed), run_dir / "episodes.gif")
+
+    summary = {
+        "task": task,
+        "variant": settings.variant,
+        "episodes": episodes,
+        "base": {"success_rate": base_eval.success_rate, "success_ci95": base_eval.success_ci95,
+                 "mean_return": base_eval.mean_return},
+        "steered": {"success_rate": steered_eval.success_rate, "success_ci95": steered_eval.success_ci95,
+                    "mean_return": steered_eval.mean_return},
+        "dsrl_env_steps": trained.env_steps,
+        "dsrl_sim_steps": trained.metrics.get("sim_steps"),
+        "wall_time_s": round(time.perf_counter() - started, 1),
+        "artifacts": {"learning_curve": str(curve), "video": str(video), "checkpoint": str(trained.checkpoint),
+                      "tensorboard": str(dsrl_dir / "tensorboard")},
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(format_summary(summary))
+    return summary
+
+
+def _film_seed(base_eval, steered_eval) -> int:
+    """An evaluation episode the steered policy solved and the base policy did not (else the first)."""
+    for base, steered in zip(base_eval.episodes, steered_eval.episodes):
+        if steered.success and not base.success:
+            return base.seed
+    return base_eval.episodes[0].seed
+
+
+def format_summary(summary: dict) -> str:
+    """The result table printed at the end of the pipeline."""
+    lines = [f"\n{summary['task']}: base vs steered (DSRL-{summary['variant'].upper()}), "
+             f"{summary['episodes']} evaluation episodes each, same env seeds"]
+    for name in ("base", "steered"):
+        row = summary[name]
+        low, high = row["success_ci95"]
+        lines.append(f"  {name:8s} success {row['success_rate']:6.1%}  (95% CI {low:.1%}-{high:.1%})  "
+                     f"return {row['mean_return']:8.2f}")
+    lines.append(f"  DSRL env steps {summary['dsrl_env_steps']}, wall time {summary['wall_time_s'] / 60:.1f} min")
+    lines.append(f"  {summary['artifacts']['learning_curve']}\n  {summary['artifacts']['video']}")
+    return "\n".join(lines)
+
+
+def default_run_dir(task: str) -> Path:
+    """``runs/<task>`` under the current directory."""
+    return Path(os.curdir) / "runs" / task

@@ -1,0 +1,126 @@
+"""Every DSRL hyperparameter, declared once: type, default, allowed values, bounds and meaning.
+
+:class:`DSRLSettings` is the single source. ``DSRLConfig`` (RLlib) takes its defaults from it,
+``DSRLConfig.training()`` accepts its fields, ``DSRLConfig.validate()`` checks them with
+:mod:`dsrl_ray.core.typecheck`, and the experiment YAML's ``training:`` section is derived from
+the fields marked ``yaml``. A new knob is one field here (plus the code that reads it).
+
+Units: step counts are latent-action (chunk) steps, the env steps RLlib counts; ``utd`` is
+gradient steps per inserted transition.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from dsrl_ray.core.networks import Activation
+from dsrl_ray.core.typecheck import TypeCheckError, convert, describe
+
+DOC = "doc"
+"""Field metadata: what the setting means."""
+YAML = "yaml"
+"""Field metadata flag: settable in an experiment YAML's ``training:`` section."""
+RLLIB = "rllib"
+"""Field metadata flag: a field of RLlib's ``SACConfig`` (DSRL only changes its default)."""
+
+PROFILES: dict[str, list[int]] = {"paper": [2048, 2048, 2048], "locomotion": [128, 128, 128], "cpu": [256, 256]}
+"""Named ``hidden_sizes`` for ``DSRLConfig.training(profile=...)``."""
+
+
+def setting(default: Any, doc: str, *, yaml: bool = True, rllib: bool = False, **bounds: Any) -> Any:
+    """A :class:`DSRLSettings` field: its default, its meaning and its bounds.
+
+    ``bounds`` are :mod:`dsrl_ray.core.typecheck` metadata keys: ``min``, ``min_exclusive``,
+    ``max`` (numbers and list items) and ``path=True`` (resolved against the working directory
+    when read from a YAML file).
+    """
+    metadata = {DOC: doc, YAML: yaml, RLLIB: rllib, **bounds}
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class DSRLSettings:
+    """DSRL's settings with the paper's defaults (Wagenmaker et al., 2025; see docs/fidelity.md)."""
+
+    variant: Literal["na", "sac"] = setting(
+        "na", "'na' (noise aliasing: Q_A on executed chunks, Q_W distilled, actor on Q_W) or 'sac' "
+        "(SAC on the latent-action MDP)", yaml=False)
+    base_policy_path: str | None = setting(
+        None, "our pretrain checkpoint, or a DPPO checkpoint when base_policy_dppo_kwargs is given", yaml=False)
+    base_policy_dppo_kwargs: dict | None = setting(
+        None, "load_dppo keyword arguments: base_policy_path is a DPPO checkpoint", yaml=False)
+    base_policy_sha256: str | None = setting(
+        None, "digest the base-policy file must have; recorded when the algorithm is first built", yaml=False)
+    action_magnitude: float = setting(1.5, "noise bound of the tanh-squashed noise policy", min_exclusive=0)
+    n_critics: int = setting(2, "critic ensemble size", min=1)
+    backup: Literal["min", "mean"] = setting("min", "ensemble reduction in the TD backup and the actor loss")
+    layer_norm: bool = setting(True, "LayerNorm after every hidden layer of actor and critics")
+    hidden_sizes: list[int] = setting(
+        PROFILES["paper"], "hidden widths of actor and critics (or training(profile=...): paper, locomotion, cpu)",
+        min=1)
+    activation: Activation = setting("relu", "hidden activation of actor and critics")
+    auto_entropy: bool = setting(True, "learn alpha toward target_entropy; else alpha stays initial_alpha")
+    utd: float = setting(20.0, "gradient steps per inserted transition, enforced by the learner", min=0)
+    init_rollout_steps: int = setting(2000, "transitions collected with w ~ N(0, I) before training", min=0)
+    replay_capacity: int = setting(1_000_000, "transitions the replay holds", min=1)
+    q_w_target: Literal["paired", "min", "mean"] = setting(
+        "paired", "Q_W distillation target (NA): member-wise, or the min/mean of the Q_A ensemble")
+    mode: Literal["sync", "async"] = setting(
+        "sync", "sync: sample, insert, train, push, repeat (deterministic); async: runners never wait")
+    async_max_backlog: int = setting(
+        1000, "async: no new sample requests while the learner owes more gradient steps than this", min=1)
+    async_max_steps_per_call: int = setting(50, "async: gradient steps per learner call", min=1)
+    offline_data_path: str | None = setting(
+        None, "robomimic-layout HDF5 preloaded into the replay (NA only: demos have no noise)", path=True)
+    check_executed: bool = setting(
+        False, "log executed_max_abs_err = max |executed - pi_dp(s, w)| per train batch (one extra pi_dp pass)")
+    log_tensorboard: bool = setting(True, "write TensorBoard event files", yaml=False)
+    tensorboard_dir: str | None = setting(None, "TensorBoard directory (default <logdir>/tensorboard)", yaml=False)
+    # SAC settings of RLlib's SACConfig, with DSRL's defaults.
+    actor_lr: float = setting(3e-4, "Adam learning rate of the noise policy", rllib=True, min=0)
+    critic_lr: float = setting(3e-4, "Adam learning rate of the critics", rllib=True, min=0)
+    alpha_lr: float = setting(3e-4, "Adam learning rate of log-alpha", rllib=True, min=0)
+    gamma: float = setting(0.99, "discount per latent-action (chunk) step", rllib=True, min=0, max=1)
+    tau: float = setting(0.005, "Polyak factor of the target critics, every gradient step", rllib=True,
+                         min_exclusive=0, max=1)
+    initial_alpha: float = setting(1.0, "initial entropy coefficient", rllib=True, min_exclusive=0)
+    target_entropy: float | Literal["auto"] = setting(0.0, "entropy target of auto_entropy", rllib=True)
+    train_batch_size_per_learner: int = setting(256, "replay rows per gradient step", rllib=True, min=1)
+    grad_clip: float | None = setting(None, "gradient clipping (RLlib's grad_clip)", rllib=True, min=0)
+    store_buffer_in_checkpoints: bool = setting(False, "put the replay into checkpoints", rllib=True)
+
+
+SETTINGS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(DSRLSettings)}
+"""The fields of :class:`DSRLSettings` by name."""
+
+_HINTS = typing.get_type_hints(DSRLSettings)
+
+
+def annotation(name: str) -> Any:
+    """The type annotation of setting ``name``."""
+    return _HINTS[name]
+
+
+def default(name: str) -> Any:
+    """A fresh copy of the default value of setting ``name``."""
+    f = SETTINGS[name]
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+
+
+def check_setting(name: str, value: Any) -> Any:
+    """``value`` converted for setting ``name``; ``ValueError`` naming both and what was expected."""
+    try:
+        return convert(value, _HINTS[name], SETTINGS[name].metadata)
+    except TypeCheckError as err:
+        raise ValueError(f"DSRLConfig.{name}={value!r}; expected {err.expected}") from None
+
+
+def describe_setting(name: str) -> str:
+    """What setting ``name`` accepts, in words."""
+    return describe(_HINTS[name], SETTINGS[name].metadata)
+

@@ -1,0 +1,165 @@
+"""Collect scripted demonstrations into a robomimic-layout HDF5 file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium
+import numpy as np
+from tqdm import tqdm
+
+from dsrl_ray.envs.demos.datasets import EpisodeRecord, file_sha256, write_demos
+from dsrl_ray.envs.make import make_task
+from dsrl_ray.envs.tasks import TaskSpec, get_task_spec
+from dsrl_ray.envs.robomimic_tasks import RobomimicTaskEnv, load_env_meta
+from dsrl_ray.envs.demos.scripted import ScriptedDemonstrator, make_demonstrator
+
+_ROBOMIMIC_GYM_TYPE = 2  # robomimic's EnvType.GYM_TYPE, used for every task that is not robosuite
+
+
+@dataclass(frozen=True)
+class CollectSummary:
+    """What ``collect_demos`` did.
+
+    Attributes:
+        task_name: the task.
+        out_path: the file written.
+        sha256: hex digest of the file written.
+        n_demos: demos written.
+        n_attempts: episodes run.
+        n_successes: successful episodes among them.
+        success_rate: ``n_successes / n_attempts``.
+        mean_length: mean number of environment steps of the demos written.
+        sigma: the demonstrator's action-noise standard deviation.
+        seed: the seed of the whole collection.
+    """
+
+    task_name: str
+    out_path: str
+    sha256: str
+    n_demos: int
+    n_attempts: int
+    n_successes: int
+    success_rate: float
+    mean_length: float
+    sigma: float
+    seed: int
+
+
+def task_env_args(task_name: str) -> dict[str, Any]:
+    """``env_args`` for a dataset of ``task_name``: the robomimic env metadata for robomimic tasks,
+    else ``{"env_name": <simulator name>, "type": 2, "env_kwargs": {}}``."""
+    spec = get_task_spec(task_name)
+    if spec.kind == "robomimic":
+        return load_env_meta(task_name)
+    return {"env_name": spec.env_name, "type": _ROBOMIMIC_GYM_TYPE, "env_kwargs": {}}
+
+
+def _run_episode(
+    env: gymnasium.Env, spec: TaskSpec, demonstrator: ScriptedDemonstrator, env_seed: int, rng: np.random.Generator
+) -> tuple[EpisodeRecord, bool]:
+    """One demonstrator episode; returns its record and whether it succeeded."""
+    sim = env.unwrapped if isinstance(env.unwrapped, RobomimicTaskEnv) else None
+    obs, info = env.reset(seed=env_seed)
+    demonstrator.reset(obs, rng)
+    model_file = sim.get_model_xml() if sim is not None else None
+    observations, next_observations, actions, rewards, dones, states = [], [], [], [], [], []
+    while True:
+        if sim is not None:
+            states.append(sim.get_sim_state())
+        action = demonstrator.act(obs)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        observations.append(obs)
+        next_observations.append(next_obs)
+        actions.append(action)
+        rewards.append(reward + spec.reward_offset)
+        finished = terminated or truncated or demonstrator.finished(next_obs)
+        dones.append(finished)
+        obs = next_obs
+        if finished:
+            break
+    record = EpisodeRecord(
+        obs=spec.split_obs(np.stack(observations)),
+        next_obs=spec.split_obs(np.stack(next_observations)),
+        actions=np.stack(actions),
+        rewards=np.asarray(rewards, dtype=np.float64),
+        dones=np.asarray(dones, dtype=np.int64),
+        states=np.stack(states) if sim is not None else None,
+        model_file=model_file,
+    )
+    return record, bool(info["success"])
+
+
+def collect_demos(
+    task_name: str,
+    n_demos: int,
+    *,
+    sigma: float,
+    seed: int,
+    out_path: str | os.PathLike,
+    keep_failures: bool = False,
+    max_attempts: int | None = None,
+    progress: bool = True,
+) -> CollectSummary:
+    """Run the scripted demonstrator of ``task_name`` and write ``n_demos`` episodes to ``out_path``.
+
+    Episodes are seeded from ``seed`` (one child seed per attempt), so a collection is
+    reproducible. Rewards are stored in robomimic's convention (the env's reward plus the task's
+    reward offset, i.e. 1 on success steps), ``dones`` is 1 on each episode's last step, and
+    robosuite episodes also store ``states`` and ``model_file`` for replay.
+
+    Args:
+        task_name: a task with a scripted demonstrator (``lift``, ``can``, ``twogoal``).
+        n_demos: number of episodes to write.
+        sigma: action-noise standard deviation of the demonstrator.
+        seed: seed of the whole collection.
+        out_path: destination ``.hdf5`` (written atomically).
+        keep_failures: also write unsuccessful episodes.
+        max_attempts: episodes to try at most (default ``4 * n_demos + 10``); if fewer than
+            ``n_demos`` are kept by then, ``RuntimeError`` and no file is written.
+        progress: show a tqdm progress bar with the success count.
+    """
+    spec = get_task_spec(task_name)
+    if n_demos < 1:
+        raise ValueError(f"n_demos={n_demos}; expected at least 1")
+    max_attempts = 4 * n_demos + 10 if max_attempts is None else max_attempts
+    env = make_task(task_name)
+    try:
+        demonstrator = make_demonstrator(task_name, env, sigma)
+        seeds = np.random.SeedSequence(seed)
+        kept: list[EpisodeRecord] = []
+        attempts = successes = 0
+        with tqdm(total=n_demos, desc=f"collect {task_name}", disable=not progress) as bar:
+            while len(kept) < n_demos and attempts < max_attempts:
+                child = seeds.spawn(1)[0]
+                record, success = _run_episode(
+                    env, spec, demonstrator, int(child.generate_state(1)[0]), np.random.default_rng(child)
+                )
+                attempts += 1
+                successes += success
+                if success or keep_failures:
+                    kept.append(record)
+                    bar.update(1)
+                bar.set_postfix(successes=f"{successes}/{attempts}")
+    finally:
+        env.close()
+    if len(kept) < n_demos:
+        raise RuntimeError(
+            f"collected only {len(kept)} of {n_demos} {task_name} demos in {attempts} attempts "
+            f"(success rate {successes / attempts:.0%} at sigma={sigma}); raise max_attempts or lower sigma"
+        )
+    write_demos(out_path, kept, task_env_args(task_name), spec.obs_keys)
+    return CollectSummary(
+        task_name=task_name,
+        out_path=str(out_path),
+        sha256=file_sha256(out_path),
+        n_demos=len(kept),
+        n_attempts=attempts,
+        n_successes=successes,
+        success_rate=successes / attempts,
+        mean_length=float(np.mean([len(r.actions) for r in kept])),
+        sigma=float(sigma),
+        seed=seed,
+    )

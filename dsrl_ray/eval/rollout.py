@@ -1,0 +1,185 @@
+"""Evaluate a base policy as deployed: noise ``w`` from ``N(0, I)`` (or a given noise function)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from dsrl_ray.envs.chunking import ChunkedEnv
+from dsrl_ray.core.steering import Steering
+from dsrl_ray.envs.make import check_policy_fits, make_chunked_env
+from dsrl_ray.envs.tasks import get_task_spec
+from dsrl_ray.policies.base import BasePolicy
+
+NoiseFn = Callable[[np.ndarray], np.ndarray]
+"""Maps normalised observations ``(B, obs_dim)`` to noise ``(B, chunk_len, act_dim)``."""
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    """One evaluation episode: its env seed, undiscounted return, length in env steps, success."""
+
+    seed: int
+    episode_return: float
+    length: int
+    success: bool
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Summary of ``evaluate_policy``.
+
+    Attributes:
+        success_rate: fraction of episodes that succeeded.
+        success_ci95: Wilson 95 % interval ``(low, high)`` for the success rate.
+        mean_return: mean undiscounted episode return (environment reward units).
+        std_return: population standard deviation of the returns.
+        episode_lengths: environment steps per episode.
+        episodes: per-episode results, in episode order.
+    """
+
+    success_rate: float
+    success_ci95: tuple[float, float]
+    mean_return: float
+    std_return: float
+    episode_lengths: list[int]
+    episodes: list[EpisodeResult]
+
+    def summary(self) -> str:
+        """One line: success rate with its 95 % interval, episodes used, return mean and 95 % interval."""
+        n = len(self.episodes)
+        low, high = self.success_ci95
+        half = 1.959964 * self.std_return / max(n, 1) ** 0.5
+        return (
+            f"success {self.success_rate:.1%} (95% CI {low:.1%}-{high:.1%}, {n} episodes), "
+            f"return {self.mean_return:.2f} +/- {half:.2f} (95% CI of the mean), "
+            f"mean length {sum(self.episode_lengths) / max(n, 1):.1f} steps"
+        )
+
+    def to_dict(self) -> dict:
+        """Plain-value dict (JSON-serialisable)."""
+        return asdict(self)
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (95 % for the default ``z``)."""
+    if n <= 0:
+        raise ValueError(f"n={n}; expected at least one trial")
+    p = successes / n
+    denominator = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+@dataclass
+class _Slot:
+    """An env and the episode it is running."""
+
+    env: ChunkedEnv
+    episode: int = -1
+    obs: np.ndarray | None = None
+    rng: np.random.Generator | None = None
+    episode_return: float = 0.0
+    length: int = 0
+    success: bool = False
+
+
+def evaluate_policy(
+    task_name: str,
+    base_policy: BasePolicy,
+    n_episodes: int,
+    *,
+    seed: int,
+    noise_fn: NoiseFn | None = None,
+    num_envs: int = 1,
+    progress: bool = True,
+) -> EvalResult:
+    """Roll out ``base_policy`` on ``task_name`` for ``n_episodes`` episodes.
+
+    Each chunk is ``base_policy.sample(obs, w)`` executed open loop, as in the latent-action env.
+    Episode ``i`` uses env seed ``seed + i`` and, by default, noise ``w ~ N(0, I)`` from its own
+    generator seeded with ``(seed, i)``, so results do not depend on ``num_envs``.
+
+    Args:
+        task_name: the task.
+        base_policy: the frozen policy (its normaliser and chunk length are used).
+        n_episodes: number of episodes.
+        seed: base seed.
+        noise_fn: optional ``(B, obs_dim) -> (B, chunk_len, act_dim)`` noise for a batch of
+            normalised observations (e.g. a trained noise policy); default ``N(0, I)``.
+        num_envs: envs stepped in lockstep, their policy calls batched (robosuite envs cost
+            ~0.5 GB each).
+        progress: show a tqdm progress bar with the success count.
+    """
+    spec = get_task_spec(task_name)
+    check_policy_fits(base_policy, spec.obs_dim, spec.act_dim, f"task {task_name!r}")
+    if n_episodes < 1 or num_envs < 1:
+        raise ValueError(f"n_episodes={n_episodes}, num_envs={num_envs}; expected both >= 1")
+    steering = Steering(base_policy)
+    noise_shape = steering.noise_shape
+    slots = [
+        _Slot(make_chunked_env(task_name, base_policy.normalizer, chunk_len=base_policy.chunk_len))
+        for _ in range(min(num_envs, n_episodes))
+    ]
+    results: list[EpisodeResult | None] = [None] * n_episodes
+    next_episode = 0
+
+    def start(slot: _Slot) -> None:
+        nonlocal next_episode
+        slot.episode, next_episode = next_episode, next_episode + 1
+        slot.obs, _ = slot.env.reset(seed=seed + slot.episode)
+        slot.rng = np.random.default_rng((seed, slot.episode))
+        slot.episode_return, slot.length, slot.success = 0.0, 0, False
+
+    for slot in slots:
+        start(slot)
+    active = list(slots)
+    try:
+        with tqdm(total=n_episodes, desc=f"evaluate {task_name}", disable=not progress) as bar:
+            while active:
+                obs = np.stack([slot.obs for slot in active])
+                if noise_fn is None:
+                    noise = np.stack([slot.rng.standard_normal(noise_shape, dtype=np.float32) for slot in active])
+                else:
+                    noise = np.asarray(noise_fn(obs), dtype=np.float32)
+                    expected = (len(active), *noise_shape)
+                    if noise.shape != expected:
+                        raise ValueError(f"noise_fn returned shape {noise.shape}; expected {expected}")
+                chunks = steering.chunks_np(obs, noise)
+                still_active = []
+                for slot, chunk in zip(active, chunks, strict=True):
+                    slot.obs, reward, terminated, truncated, info = slot.env.step(chunk)
+                    slot.episode_return += reward
+                    slot.length += info["env_steps"]
+                    slot.success = slot.success or info["success"]
+                    if not (terminated or truncated):
+                        still_active.append(slot)
+                        continue
+                    results[slot.episode] = EpisodeResult(
+                        seed + slot.episode, slot.episode_return, slot.length, slot.success
+                    )
+                    bar.update(1)
+                    bar.set_postfix(successes=sum(r.success for r in results if r is not None))
+                    if next_episode < n_episodes:
+                        start(slot)
+                        still_active.append(slot)
+                active = still_active
+    finally:
+        for slot in slots:
+            slot.env.close()
+    episodes = [r for r in results if r is not None]
+    returns = np.array([r.episode_return for r in episodes])
+    successes = sum(r.success for r in episodes)
+    return EvalResult(
+        success_rate=successes / n_episodes,
+        success_ci95=wilson_interval(successes, n_episodes),
+        mean_return=float(returns.mean()),
+        std_return=float(returns.std()),
+        episode_lengths=[r.length for r in episodes],
+        episodes=episodes,
+    )

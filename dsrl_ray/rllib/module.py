@@ -1,0 +1,144 @@
+"""``DSRLTorchRLModule``: the noise policy, its critics and a frozen pi_dp replica.
+
+Shapes: ``O`` observation length, ``D = chunk_len * act_dim`` noise length, ``A = D`` executed
+chunk length (flattened).
+
+On env runners (``inference_only``) the module holds the actor and pi_dp. One forward pass
+over a runner's vector envs computes the noise ``w`` for every env and denoises all of them
+in one batched pi_dp call. It returns
+
+- ``actions``: ``w`` (B, D), what the episode stores as the latent action;
+- ``actions_for_env`` and ``executed``: ``pi_dp(s, w)`` (B, A), what the env executes; the
+  runner keeps ``executed`` per step in the episode's ``extra_model_outputs``.
+
+The learner's copy adds the critics: ``qf`` (Q(s, w) for ``variant="sac"``, Q_A(s, a) for
+``"na"``), ``target_qf`` and, for NA, ``qf_w`` (Q_W(s, w)). Losses are computed in the
+learner from these submodules (``_forward_train`` returns nothing).
+
+pi_dp is stored as a plain attribute, not a registered submodule, so it is in no
+``state_dict``, no optimiser, no weight broadcast and no checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from ray.rllib.algorithms.sac.torch.default_sac_torch_rl_module import DefaultSACTorchRLModule
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.utils import make_target_network
+
+from ray.rllib.utils.annotations import override
+
+from dsrl_ray.core.networks import EnsembleCritic, GaussianActor
+from dsrl_ray.core.noise_policy import act
+from dsrl_ray.core.steering import Steering
+from dsrl_ray.policies.spec import BasePolicySpec, load_base_policy
+
+EXECUTED = "executed"
+"""Module output / episode extra-model-output / train-batch column: the executed chunk (B, A)."""
+
+NOISE_POLICY, NOISE_BASE = 0, 1
+"""Values of the ``noise_mode`` buffer: act with the noise policy, or with ``w ~ N(0, I)``."""
+
+
+class DSRLTorchRLModule(DefaultSACTorchRLModule):
+    """RLModule of DSRL (both variants); configured by ``model_config["dsrl"]``.
+
+    ``model_config["dsrl"]`` keys: ``variant`` ("sac" | "na"), ``hidden`` (list of widths),
+    ``layer_norm`` (bool), ``activation`` (str), ``n_critics`` (int), ``action_magnitude``
+    (float), ``initial_noise_mode`` (0 | 1), ``base_policy`` (:class:`BasePolicySpec` dict).
+    """
+
+    @override(DefaultSACTorchRLModule)
+    def setup(self) -> None:  # noqa: D102 (no super().setup(): the SAC catalog heads are not used)
+        cfg = self.model_config["dsrl"]
+        self.variant: str = cfg["variant"]
+        self.action_magnitude = float(cfg["action_magnitude"])
+        obs_dim = int(self.observation_space.shape[0])
+        noise_dim = int(self.action_space.shape[0])
+        spec = BasePolicySpec.from_dict(cfg["base_policy"])
+        policy = load_base_policy(spec)
+        if policy.chunk_len * policy.act_dim != noise_dim or policy.obs_dim != obs_dim:
+            raise ValueError(
+                f"base policy has obs_dim={policy.obs_dim}, noise length chunk_len*act_dim="
+                f"{policy.chunk_len * policy.act_dim}; the module's spaces have obs_dim={obs_dim}, "
+                f"action (noise) length={noise_dim}"
+            )
+        self.action_space = gym.spaces.Box(-self.action_magnitude, self.action_magnitude, (noise_dim,), np.float32)
+        object.__setattr__(self, "_pi_dp_spec", spec)
+        object.__setattr__(self, "_steering", Steering(policy))  # unregistered: no state_dict(), not moved by .to()
+        net = dict(layer_norm=bool(cfg["layer_norm"]), activation=cfg["activation"])
+        hidden = [int(h) for h in cfg["hidden"]]
+        self.pi = GaussianActor(obs_dim, noise_dim, hidden, **net)
+        self.register_buffer("noise_mode", torch.tensor(int(cfg["initial_noise_mode"]), dtype=torch.int64))
+        if not self.inference_only:
+            critic_in = noise_dim  # Q(s, w) for SAC; Q_A(s, a) for NA (A == D)
+            self.qf = EnsembleCritic(obs_dim, critic_in, hidden, int(cfg["n_critics"]), **net)
+            if self.variant == "na":
+                self.qf_w = EnsembleCritic(obs_dim, noise_dim, hidden, int(cfg["n_critics"]), **net)
+
+    # ------------------------------------------------------------------ pi_dp
+    @property
+    def pi_dp(self) -> torch.nn.Module:
+        """The frozen base policy (``sample(obs (B, O), noise (B, chunk_len, act_dim))``)."""
+        return self._steering.policy
+
+    def pi_dp_flat(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """``pi_dp`` on flattened noise: ``(B, O), (B, D) -> (B, A)``, no gradient.
+
+        pi_dp runs on the device of ``obs``: a learner or runner on a GPU gets its own replica
+        there on first use (loaded from the same file and checked against the same sha256).
+        """
+        if self._steering.device != obs.device:
+            object.__setattr__(self, "_steering", Steering(load_base_policy(self._pi_dp_spec, device=obs.device)))
+        return self._steering.flat(obs, noise)
+
+    # ------------------------------------------------------------------ acting
+    def _act(self, batch: dict[str, Any], explore: bool) -> dict[str, torch.Tensor]:
+        obs = batch[Columns.OBS]
+        how = "base" if int(self.noise_mode) == NOISE_BASE else ("explore" if explore else "mode")
+        w = act(self.pi, obs, how, self.action_magnitude)
+        executed = self.pi_dp_flat(obs, w)
+        return {Columns.ACTIONS: w, Columns.ACTIONS_FOR_ENV: executed, EXECUTED: executed}
+
+    @override(DefaultSACTorchRLModule)
+    def _forward_inference(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, torch.Tensor]:
+        """Deterministic noise ``action_magnitude * tanh(mean)`` (or ``N(0, I)`` during warm-up)."""
+        return self._act(batch, explore=False)
+
+    @override(DefaultSACTorchRLModule)
+    def _forward_exploration(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, torch.Tensor]:
+        """Noise sampled from the squashed Gaussian (or ``N(0, I)`` during warm-up)."""
+        return self._act(batch, explore=True)
+
+    @override(DefaultSACTorchRLModule)
+    def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Nothing: the learner calls the submodules directly (single learner only)."""
+        return {}
+
+    # ------------------------------------------------------------------ RLlib APIs
+    @override(DefaultSACTorchRLModule)
+    def make_target_networks(self) -> None:
+        self.target_qf = make_target_network(self.qf)
+
+    @override(DefaultSACTorchRLModule)
+    def get_target_network_pairs(self) -> list[tuple[torch.nn.Module, torch.nn.Module]]:
+        return [(self.qf, self.target_qf)]
+
+    @override(DefaultSACTorchRLModule)
+    def get_non_inference_attributes(self) -> list[str]:
+        return ["qf", "target_qf", "qf_w"]
+
+    @override(DefaultSACTorchRLModule)
+    def compute_q_values(self, batch: dict[str, Any], squeeze: bool = True) -> torch.Tensor:
+        """Ensemble minimum of ``qf`` at ``(obs, actions)``: ``(B,)``."""
+        return self.qf(batch[Columns.OBS], batch[Columns.ACTIONS]).min(dim=0).values
+
+    @override(DefaultSACTorchRLModule)
+    def forward_target(self, batch: dict[str, Any], squeeze: bool = True) -> torch.Tensor:
+        """Ensemble minimum of ``target_qf`` at ``(obs, actions)``: ``(B,)``."""
+        return self.target_qf(batch[Columns.OBS], batch[Columns.ACTIONS]).min(dim=0).values

@@ -19,8 +19,10 @@ Timed, per gradient step (milliseconds, best of several alternating rounds):
 
 Networks: ``locomotion`` 3x128 (obs 11, act 3, chunk 4: Hopper) and ``robomimic`` 3x2048
 (obs 19, act 7, chunk 4: Lift). The frozen base policy (needed by the learner and by NA's
-pi_dp calls) is a randomly initialised DPPO-style ``DiffusionPolicy`` of the task's preset
-architecture, written to a temporary directory with the project's checkpoint writer.
+Q_A target) is a randomly initialised DPPO-style ``DiffusionPolicy`` of the task's preset
+architecture, written to a temporary directory with the project's checkpoint writer. NA distils
+Q_W on stored aliasing pairs (the default ``q_w_pairs="actor"``; 4 random pairs per synthetic
+transition), one per row, on both sides, so each side calls pi_dp once per step.
 Goal: ``insert_and_train / plain <= 1.5``.
 
 Usage: ``python bench/bench_grad_step.py [--quick] [--sizes locomotion robomimic] [--variants sac na]``
@@ -50,21 +52,24 @@ from dsrl_ray.core.losses import (
     alpha_loss,
     na_actor_loss,
     na_q_a_loss,
-    na_q_w_distill_loss,
+    na_q_w_pair_loss,
     sac_actor_loss,
     sac_critic_loss,
 )
 from dsrl_ray.core.networks import EnsembleCritic, GaussianActor
-from dsrl_ray.core.noise_policy import squashed_gaussian_sample, standard_normal_noise
+from dsrl_ray.core.noise_policy import squashed_gaussian_sample
 from dsrl_ray.policies import DiffusionArch, DiffusionPolicy
 from dsrl_ray.policies.checkpoint import checkpoint_path, normalizer_to_tensors, write_checkpoint
 from dsrl_ray.envs.tasks import get_task_spec
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.policy.sample_batch import MultiAgentBatch
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME, WEIGHTS_SEQ_NO
+from dsrl_ray.rllib.episodes import PAIR_VALID
+from dsrl_ray.rllib.module import PAIR_EXECUTED, PAIR_NOISE
 
 BATCH = 256
 REPLAY_SIZE = 100_000
+PAIRS = 4  # aliasing pairs per transition (DSRLConfig's default; NA distils on them)
 GOAL = 1.5
 
 
@@ -106,10 +111,17 @@ def write_base_policy(size: Size, out_dir: Path) -> Path:
     return write_checkpoint(payload, checkpoint_path(out_dir, 0))
 
 
-def synthetic_transitions(n: int, obs_dim: int, noise_dim: int, seed: int) -> dict[str, np.ndarray]:
-    """``n`` random transitions in :class:`FlatReplay` layout (plus ``weights_seq_no``)."""
+def synthetic_transitions(n: int, obs_dim: int, noise_dim: int, seed: int, pairs: int = 0) -> dict[str, np.ndarray]:
+    """``n`` random transitions in :class:`FlatReplay` layout (plus ``weights_seq_no`` and ``pairs`` aliasing pairs)."""
     rng = np.random.default_rng(seed)
-    return {
+    extra = {}
+    if pairs:
+        extra = {
+            PAIR_NOISE: rng.standard_normal((n, pairs, noise_dim), dtype=np.float32),
+            PAIR_EXECUTED: rng.uniform(-1.0, 1.0, (n, pairs, noise_dim)).astype(np.float32),
+            PAIR_VALID: np.ones(n, bool),
+        }
+    return extra | {
         "obs": rng.standard_normal((n, obs_dim), dtype=np.float32),
         "noise": rng.uniform(-1.5, 1.5, (n, noise_dim)).astype(np.float32),
         "executed": rng.uniform(-1.0, 1.0, (n, noise_dim)).astype(np.float32),
@@ -140,7 +152,8 @@ def build_learner(size: Size, variant: str, policy_path: Path, utd: int) -> DSRL
     obs_space = gym.spaces.Box(-np.inf, np.inf, (size.obs_dim,), np.float32)
     noise_space = gym.spaces.Box(-1.5, 1.5, (noise_dim,), np.float32)
     learner = config.build_learner(spaces={DEFAULT_MODULE_ID: (obs_space, noise_space)})
-    learner.preload(synthetic_transitions(REPLAY_SIZE, size.obs_dim, noise_dim, seed=1))
+    pairs = PAIRS if learner.pairs_from_actors else 0
+    learner.preload(synthetic_transitions(REPLAY_SIZE, size.obs_dim, noise_dim, seed=1, pairs=pairs))
     return learner
 
 
@@ -212,9 +225,10 @@ class PlainSAC:
                 self.critic, self.target_critic, self.pi_dp_flat, obs, b["executed"], reward, next_obs, term,
                 next_noise, next_logp, **common,
             )
-            base_noise = standard_normal_noise(len(obs), noise_pi.shape[-1], generator=self.gen)
-            qw_loss, _ = na_q_w_distill_loss(
-                self.critic_w, self.critic, self.pi_dp_flat, obs, base_noise, self.q_w_target
+            k = torch.randint(b[PAIR_NOISE].shape[1], (len(obs),), generator=self.gen)  # one stored pair per row
+            rows = torch.arange(len(obs))
+            qw_loss, _ = na_q_w_pair_loss(
+                self.critic_w, self.critic, obs, b[PAIR_NOISE][rows, k], b[PAIR_EXECUTED][rows, k], self.q_w_target
             )
             pi_loss, _ = na_actor_loss(
                 partial(self.critic_w, detach_params=True), obs, noise_pi, logp_pi, alpha, reduce=self.backup
@@ -242,7 +256,8 @@ def bench_case(size: Size, variant: str, policy_path: Path, steps: int, rounds: 
     learner = build_learner(size, variant, policy_path, utd=steps)
     noise_dim = size.chunk_len * size.act_dim
     plain = PlainSAC(learner, {k: v.copy() for k, v in learner.replay.storage().items()})
-    fresh = synthetic_transitions(rounds + 1, size.obs_dim, noise_dim, seed=2)
+    pairs = PAIRS if learner.pairs_from_actors else 0
+    fresh = synthetic_transitions(rounds + 1, size.obs_dim, noise_dim, seed=2, pairs=pairs)
     timesteps = {NUM_ENV_STEPS_SAMPLED_LIFETIME: 0}
     calls = iter(range(rounds + 1))
 

@@ -71,3 +71,14 @@ def twogoal_config(twogoal_policy_path, tmp_path):
         )
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _keep_ray_auth_mode():
+    """Undo any change a test makes to ``RAY_AUTH_MODE``: Ray processes started later inherit it."""
+    before = os.environ.get("RAY_AUTH_MODE")
+    yield
+    if before is None:
+        os.environ.pop("RAY_AUTH_MODE", None)
+    else:
+        os.environ["RAY_AUTH_MODE"] = before

@@ -39,6 +39,7 @@ class PipelineSettings:
         env_steps: DSRL env-step budget (default: the YAML's).
         num_env_runners: env runners (default: the YAML's).
         progress: show progress bars.
+        policy_type: the base policy to pretrain: ``"diffusion"`` (DDIM) or ``"flow"`` (flow matching).
     """
 
     task: str = "lift"
@@ -52,6 +53,7 @@ class PipelineSettings:
     env_steps: int | None = None
     num_env_runners: int | None = None
     progress: bool = True
+    policy_type: str = "diffusion"
 
 
 def _stage(index: int, text: str) -> None:
@@ -66,6 +68,7 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     from dsrl_ray.eval.video import film_episode, side_by_side, write_video
     from dsrl_ray.experiment import CONFIG_DIR, load_experiment
     from dsrl_ray.eval.plots import plot_learning_curve
+    from dsrl_ray.eval.summary import evaluation_row, machine_description
     from dsrl_ray.policies import load_policy
     from dsrl_ray.envs.tasks import get_task_spec
     from dsrl_ray.app.pretrain import pretrain_from_dataset
@@ -93,7 +96,8 @@ def run_pipeline(settings: PipelineSettings) -> dict:
 
     _stage(2, "pretrain the diffusion base policy (behaviour cloning)")
     pretrained = pretrain_from_dataset(dataset=demos, out_dir=run_dir / "base_policy", task=task,
-                                       steps=settings.pretrain_steps, seed=settings.seed, progress=settings.progress)
+                                       steps=settings.pretrain_steps, seed=settings.seed, progress=settings.progress,
+                                       policy_type=settings.policy_type)
     base_policy = load_policy(pretrained.checkpoint)
 
     _stage(3, f"evaluate the base policy, w ~ N(0, I), {episodes} episodes")
@@ -134,20 +138,39 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     summary = {
         "task": task,
         "variant": settings.variant,
+        "policy_type": settings.policy_type,
+        "metric": "success" if get_task_spec(task).terminate_on_success is not None else "return",
         "episodes": episodes,
-        "base": {"success_rate": base_eval.success_rate, "success_ci95": base_eval.success_ci95,
-                 "mean_return": base_eval.mean_return},
-        "steered": {"success_rate": steered_eval.success_rate, "success_ci95": steered_eval.success_ci95,
-                    "mean_return": steered_eval.mean_return},
+        "base": evaluation_row(base_eval),
+        "steered": evaluation_row(steered_eval),
         "dsrl_env_steps": trained.env_steps,
         "dsrl_sim_steps": trained.metrics.get("sim_steps"),
         "wall_time_s": round(time.perf_counter() - started, 1),
+        "machine": machine_description(),
+        "date": time.strftime("%Y-%m-%d"),
+        "command": f"dsrl-ray pipeline --task {task} --policy-type {settings.policy_type} --variant {settings.variant}",
         "artifacts": {"learning_curve": str(curve), "video": str(video), "checkpoint": str(trained.checkpoint),
                       "tensorboard": str(dsrl_dir / "tensorboard")},
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     print(format_summary(summary))
     return summary
+
+
+def run_all_tasks(settings: list[PipelineSettings], root: Path) -> list[dict]:
+    """:func:`run_pipeline` for each task in turn, then ``root/summary.png`` and ``root/summary.md`` over all."""
+    from dsrl_ray.eval.summary import plot_summaries, summary_table
+
+    summaries = []
+    for index, task_settings in enumerate(settings, start=1):
+        print(f"\n=== task {index}/{len(settings)}: {task_settings.task} ({task_settings.run_dir}) ===", flush=True)
+        summaries.append(run_pipeline(task_settings))
+    root.mkdir(parents=True, exist_ok=True)
+    figure = plot_summaries(summaries, root / "summary.png")
+    table = summary_table(summaries)
+    (root / "summary.md").write_text(table)
+    print(f"\n{table}\n{figure}")
+    return summaries
 
 
 def _film_seed(base_eval, steered_eval) -> int:
@@ -172,6 +195,6 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def default_run_dir(task: str) -> Path:
-    """``runs/<task>`` under the current directory."""
-    return Path(os.curdir) / "runs" / task
+def default_run_dir(task: str, policy_type: str = "diffusion") -> Path:
+    """``runs/<task>`` under the current directory (``runs/<task>_<policy_type>`` for other base policies)."""
+    return Path(os.curdir) / "runs" / (task if policy_type == "diffusion" else f"{task}_{policy_type}")

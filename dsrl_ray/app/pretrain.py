@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dsrl_ray.envs import get_task_spec, load_demos, task_for_env_name
-from dsrl_ray.policies import DiffusionArch, PretrainConfig, PretrainResult, pretrain
+from dsrl_ray.envs import DemoDatasetError, get_task_spec, load_demos, task_for_env_name
+from dsrl_ray.policies import DEFAULT_POLICY_TYPE, PretrainConfig, PretrainResult, make_arch, pretrain
 from dsrl_ray.policies.checkpoint import read_checkpoint
 
 
@@ -16,7 +16,7 @@ def resolve_task(dataset_env_name: str | None, task: str | None) -> str:
         return get_task_spec(task).name
     spec = task_for_env_name(dataset_env_name) if dataset_env_name else None
     if spec is None:
-        raise ValueError(
+        raise DemoDatasetError(
             f"the dataset's env_args name simulator {dataset_env_name!r}, which is not one of our tasks; "
             "pass the task explicitly (e.g. --task lift)"
         )
@@ -32,11 +32,12 @@ def pretrain_from_dataset(
     batch_size: int = 256,
     lr: float | None = None,
     arch_overrides: dict | None = None,
+    policy_type: str = DEFAULT_POLICY_TYPE,
     checkpoint_every: int = 2000,
     seed: int = 0,
     progress: bool = True,
 ) -> PretrainResult:
-    """Behaviour-clone a :class:`~dsrl_ray.policies.DiffusionPolicy` on a demo file.
+    """Behaviour-clone a base policy (diffusion or flow matching) on a demo file.
 
     Args:
         dataset: robomimic-layout HDF5 (``data/demo_N/obs/<key>``, ``actions``).
@@ -46,7 +47,8 @@ def pretrain_from_dataset(
             keys fix the order in which observation parts are concatenated.
         steps: gradient steps; default: the task preset.
         lr: AdamW learning rate; default: the task preset.
-        arch_overrides: ``DiffusionArch`` fields replacing the task preset's.
+        arch_overrides: architecture fields (``DiffusionArch`` or ``FlowArch``) replacing the task preset's.
+        policy_type: ``"diffusion"`` (DDIM sampler, the default) or ``"flow"`` (flow matching, ODE sampler).
         seed: seeds batches, diffusion times and noise.
 
     Returns:
@@ -56,13 +58,9 @@ def pretrain_from_dataset(
     task_name = resolve_task(header.env_args.get("env_name"), task)
     spec = get_task_spec(task_name)
     data = header if tuple(header.obs_keys) == spec.obs_keys else load_demos(dataset, obs_keys=spec.obs_keys)
-    preset = get_task_spec(task_name).preset
-    arch = DiffusionArch(
-        obs_dim=spec.obs_dim,
-        act_dim=spec.act_dim,
-        chunk_len=spec.chunk_len,
-        **{**preset.arch, **(arch_overrides or {})},
-    )
+    preset = spec.preset
+    arch = make_arch(policy_type, obs_dim=spec.obs_dim, act_dim=spec.act_dim, chunk_len=spec.chunk_len,
+                     preset=preset.arch, overrides=arch_overrides)
     config = PretrainConfig(
         steps=steps if steps is not None else preset.pretrain_steps,
         batch_size=batch_size,

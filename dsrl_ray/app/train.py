@@ -92,6 +92,20 @@ def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
     return found[-1] if found else None
 
 
+def check_run_dir(run_dir: str | os.PathLike, *, resume: bool) -> None:
+    """Refuse to start a new run in a directory that already holds one.
+
+    Raises:
+        FileExistsError: ``run_dir`` has a ``progress.csv`` or a checkpoint and ``resume`` is false.
+    """
+    run_dir = Path(run_dir)
+    if not resume and (latest_checkpoint(run_dir) is not None or (run_dir / PROGRESS_CSV).exists()):
+        raise FileExistsError(
+            f"run directory {str(run_dir)!r} already holds a run ({PROGRESS_CSV} or {CHECKPOINTS}/); "
+            "expected a new directory: pass --resume to continue it, or choose another --run-dir"
+        )
+
+
 def progress_row(result: Mapping[str, Any], wall_time_s: float) -> dict[str, float | None]:
     """One ``progress.csv`` row from an ``algo.train()`` result (missing or non-finite metrics: ``None``)."""
     row: dict[str, float | None] = {"iteration": _number(result.get("training_iteration"))}
@@ -135,12 +149,8 @@ def train_from_experiment(
     import ray
 
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(experiment)
+    check_run_dir(run_dir, resume=resume)
     previous = latest_checkpoint(run_dir)
-    if not resume and (previous is not None or (run_dir / PROGRESS_CSV).exists()):
-        raise FileExistsError(
-            f"run directory {str(run_dir)!r} already holds a run ({PROGRESS_CSV} or {CHECKPOINTS}/); "
-            "pass --resume to continue it, or choose another --run-dir"
-        )
     config = experiment.to_dsrl_config(tensorboard_dir=run_dir / TENSORBOARD)
     _check_local_gpu(experiment)
     (run_dir / CHECKPOINTS).mkdir(parents=True, exist_ok=True)

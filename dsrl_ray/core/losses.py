@@ -22,7 +22,9 @@ and RLlib's ``TorchSquashedGaussian`` where they overlap):
 - TD target: ``r + discount * (1 - terminated) * (reduce_i Q_targ_i(s', a') - alpha * logp(w'))``;
   truncation bootstraps. ``discount`` is applied once per transition, i.e. once per chunk.
 - Ensemble reduction for backups and the actor: ``"min"`` (default) or ``"mean"``.
-- Q_W distillation target (DSRL-NA): per-member ``Q_W_i <- Q_A_i`` (``"paired"``, what the
+- Q_W distillation (DSRL-NA) takes pairs ``(w, pi_dp(s, w))``: denoised by the caller's
+  ``base_policy`` (:func:`na_q_w_distill_loss`) or given, e.g. stored by the actors
+  (:func:`na_q_w_pair_loss`). Target: per-member ``Q_W_i <- Q_A_i`` (``"paired"``, what the
   public DSRL-NA code does: SB3-based ``update_noise_critic`` loops over members, the
   JAX port regresses member-wise with the reduction commented out) or ``"min"``/``"mean"``
   over the Q_A ensemble. Q_A is the *online* critic and receives no gradient.
@@ -192,14 +194,39 @@ def na_q_w_distill_loss(
     noise: torch.Tensor,
     target: str = "paired",
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Distil the noise-space critic: ``Q_W(s, w) <- Q_A(s, pi_dp(s, w))``, ``w ~ N(0, I)``.
+    """Distil the noise-space critic: ``Q_W(s, w) <- Q_A(s, pi_dp(s, w))``, ``w ~ N(0, I)``, denoising here.
+
+    :func:`na_q_w_pair_loss` on the pairs ``(noise, base_policy(obs, noise))``.
+
+    Args:
+        q_w, q_a, obs, target: as in :func:`na_q_w_pair_loss`.
+        base_policy: frozen pi_dp on flattened tensors.
+        noise: ``(B, D)`` standard-normal draws (see :func:`standard_normal_noise`).
+    """
+    with torch.no_grad():
+        executed = base_policy(obs, noise)  # (B, A)
+    return na_q_w_pair_loss(q_w, q_a, obs, noise, executed, target)
+
+
+def na_q_w_pair_loss(
+    q_w: Critic,
+    q_a: Critic,
+    obs: torch.Tensor,
+    noise: torch.Tensor,
+    executed: torch.Tensor,
+    target: str = "paired",
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Distil the noise-space critic on given aliasing pairs: ``Q_W(s, w) <- Q_A(s, a)``, ``a = pi_dp(s, w)``.
+
+    The pairs may come from the actors (stored in the replay) or be denoised by the caller;
+    the base policy is not called here.
 
     Args:
         q_w: noise-space ensemble (trained).
         q_a: online action-space ensemble (teacher; no gradient).
-        base_policy: frozen pi_dp on flattened tensors.
         obs: ``(B, O)``.
-        noise: ``(B, D)`` standard-normal draws (see :func:`standard_normal_noise`).
+        noise: ``(B, D)`` draws ``w ~ N(0, I)``.
+        executed: ``(B, A)`` their chunks ``pi_dp(obs, noise)``.
         target: ``"paired"`` (member i of Q_W regresses on member i of Q_A; needs equal
             ensemble sizes), ``"min"`` or ``"mean"`` (every Q_W member regresses on the
             reduced Q_A).
@@ -208,7 +235,6 @@ def na_q_w_distill_loss(
         ``loss`` and ``{"q_w_pred": (E, B) detached, "target": (E, B) or (B,)}``.
     """
     with torch.no_grad():
-        executed = base_policy(obs, noise)  # (B, A)
         q_a_values = q_a(obs, executed)  # (E_A, B)
         teacher = q_a_values if target == "paired" else reduce_ensemble(q_a_values, target)
     q_w_pred = q_w(obs, noise)  # (E_W, B)

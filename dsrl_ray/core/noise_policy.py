@@ -110,15 +110,21 @@ def act(
     action_magnitude: float,
     *,
     generator: torch.Generator | None = None,
+    base_noise_bound: float | None = None,
 ) -> torch.Tensor:
     """The latent action ``w (B, D)`` for ``obs (B, O)``, without gradient.
 
-    ``"base"`` draws ``w ~ N(0, I)`` (warm-up: the base policy as deployed), ``"explore"`` samples
-    the squashed Gaussian, ``"mode"`` takes ``action_magnitude * tanh(mean)``.
+    ``"base"`` draws ``w ~ N(0, I)`` (warm-up: the base policy as deployed), clipped elementwise to
+    ``[-base_noise_bound, base_noise_bound]`` when that is given (the released DSRL-SAC clips its
+    warm-up noise to the noise bound, so the critic never sees noise the actor cannot emit);
+    ``"explore"`` samples the squashed Gaussian, ``"mode"`` takes ``action_magnitude * tanh(mean)``.
     """
+    if base_noise_bound is not None and base_noise_bound <= 0:
+        raise ValueError(f"act(base_noise_bound={base_noise_bound!r}); expected a positive number or None")
     with torch.no_grad():
         if how == "base":
-            return standard_normal_noise(len(obs), actor.action_dim, generator=generator, device=obs.device)
+            w = standard_normal_noise(len(obs), actor.action_dim, generator=generator, device=obs.device)
+            return w if base_noise_bound is None else w.clamp(-base_noise_bound, base_noise_bound)
         mean, log_std = actor(obs)
         if how == "explore":
             return squashed_gaussian_sample(mean, log_std, action_magnitude, generator=generator)[0]

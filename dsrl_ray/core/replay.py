@@ -14,12 +14,18 @@ A transition is one *chunk* step of the latent-action MDP::
     next_obs   (obs_dim,)        float32  observation after the chunk
     terminated ()                bool     true end of the MDP (no bootstrap)
     truncated  ()                bool     time-limit cut (bootstrap as usual)
+
+Learners declare more columns as ``extra_fields``: ``weights_seq_no`` always and, for DSRL-NA
+with pairs from the actors, ``K`` aliasing pairs per transition (``pair_noise (K, noise_dim)``
+draws ``w_k ~ N(0, I)``, ``pair_executed (K, act_chunk_dim)`` their chunks ``pi_dp(obs, w_k)``,
+``pair_valid ()`` false for offline rows, which have none). :func:`select_pairs` picks one pair
+per sampled row; ``sample(where="pair_valid")`` draws among the rows that have pairs.
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -85,6 +91,7 @@ class FlatReplay:
         self._ptr = 0  # next row to write
         self._size = 0  # rows holding data
         self._num_added = 0  # transitions ever added
+        self._rows_where: dict[str, np.ndarray] = {}  # rows_where() results, dropped on every write
         self.rng = np.random.default_rng(seed)
 
     # ------------------------------------------------------------------ basics
@@ -153,20 +160,30 @@ class FlatReplay:
         self._ptr = (self._ptr + n) % self.capacity
         self._size = min(self.capacity, self._size + n)
         self._num_added += n
+        self._rows_where.clear()
 
     # ------------------------------------------------------------------ reading
-    def get(self, indices: np.ndarray, device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
-        """Rows ``indices`` (storage order) as a dict of torch tensors (copies)."""
+    def get(
+        self,
+        indices: np.ndarray,
+        device: torch.device | str | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Rows ``indices`` (storage order) as a dict of torch tensors (copies); all fields, or ``fields``."""
         indices = np.asarray(indices, dtype=np.int64)
         if indices.size and (indices.min() < 0 or indices.max() >= self._size):
             raise IndexError(f"indices out of range for a buffer holding {self._size} transitions")
-        return {name: torch.from_numpy(arr[indices]).to(device) for name, arr in self._data.items()}
+        names = self._check_fields(fields)
+        return {name: torch.from_numpy(self._data[name][indices]).to(device) for name in names}
 
     def sample(
         self,
         batch_size: int,
         rng: np.random.Generator | None = None,
         device: torch.device | str | None = None,
+        *,
+        fields: Sequence[str] | None = None,
+        where: str | None = None,
     ) -> dict[str, torch.Tensor]:
         """``batch_size`` transitions drawn uniformly with replacement.
 
@@ -174,6 +191,8 @@ class FlatReplay:
             batch_size: number of rows.
             rng: generator to draw the indices; the buffer's own ``self.rng`` if None.
             device: torch device of the returned tensors (CPU if None).
+            fields: the columns to return (all if None).
+            where: a boolean field: draw only among the rows where it is true.
 
         Returns:
             ``{field: tensor (batch_size, *field_shape)}``; float fields are float32,
@@ -182,8 +201,32 @@ class FlatReplay:
         if self._size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         rng = self.rng if rng is None else rng
-        indices = rng.integers(0, self._size, size=int(batch_size))
-        return self.get(indices, device=device)
+        if where is None:
+            indices = rng.integers(0, self._size, size=int(batch_size))
+        else:
+            rows = self.rows_where(where)
+            if rows.size == 0:
+                raise ValueError(f"cannot sample: no stored row has {where!r} set (of {self._size} rows)")
+            indices = rows[rng.integers(0, rows.size, size=int(batch_size))]
+        return self.get(indices, device=device, fields=fields)
+
+    def rows_where(self, field: str) -> np.ndarray:
+        """Storage indices of the filled rows whose boolean ``field`` is true (cached until the next write)."""
+        shape, dtype = self._specs.get(field, (None, None))
+        if dtype != np.bool_ or shape != ():
+            raise KeyError(f"{field!r} is not a scalar boolean field; boolean fields: "
+                           f"{[n for n, (s, d) in self._specs.items() if d == np.bool_ and s == ()]}")
+        if field not in self._rows_where:
+            self._rows_where[field] = np.flatnonzero(self._data[field][: self._size])
+        return self._rows_where[field]
+
+    def _check_fields(self, fields: Sequence[str] | None) -> Sequence[str]:
+        if fields is None:
+            return tuple(self._specs)
+        unknown = [name for name in fields if name not in self._specs]
+        if unknown:
+            raise KeyError(f"unknown field(s) {unknown}; expected some of {list(self._specs)}")
+        return fields
 
     def storage(self) -> dict[str, np.ndarray]:
         """Read-only views of the filled rows, in storage (not insertion) order."""
@@ -220,7 +263,32 @@ class FlatReplay:
             arr[...] = 0
             arr[:size] = state["data"][name]
         self._ptr, self._size, self._num_added = int(state["ptr"]), size, int(state["num_added"])
+        self._rows_where.clear()
         self.rng.bit_generator.state = state["rng_state"]
+
+
+def select_pairs(
+    pair_noise: torch.Tensor, pair_executed: torch.Tensor, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One stored aliasing pair per row, its index uniform in ``[0, K)`` (drawn with ``rng``).
+
+    Args:
+        pair_noise: ``(B, K, D)`` draws ``w_k``.
+        pair_executed: ``(B, K, A)`` their chunks ``pi_dp(s, w_k)``.
+        rng: generator of the pair indices.
+
+    Returns:
+        ``noise (B, D)`` and ``executed (B, A)`` of the chosen pairs.
+    """
+    b, k = pair_noise.shape[:2]
+    if pair_executed.shape[:2] != (b, k):
+        raise ValueError(
+            f"pair_noise has shape {tuple(pair_noise.shape)} but pair_executed {tuple(pair_executed.shape)}; "
+            "expected the same (B, K) leading dimensions"
+        )
+    rows = torch.arange(b, device=pair_noise.device)
+    choice = torch.from_numpy(rng.integers(0, k, size=b)).to(pair_noise.device)
+    return pair_noise[rows, choice], pair_executed[rows, choice]
 
 
 class SamplesPerInsertLimiter:

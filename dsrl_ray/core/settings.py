@@ -16,7 +16,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from dsrl_ray.core.networks import Activation
+from dsrl_ray.core.networks import LOG_STD_MAX, LOG_STD_MIN, Activation
 from dsrl_ray.core.typecheck import TypeCheckError, convert, describe
 
 DOC = "doc"
@@ -54,8 +54,13 @@ class DSRLSettings:
         None, "our pretrain checkpoint, or a DPPO checkpoint when base_policy_dppo_kwargs is given", yaml=False)
     base_policy_dppo_kwargs: dict | None = setting(
         None, "load_dppo keyword arguments: base_policy_path is a DPPO checkpoint", yaml=False)
+    base_policy_factory: str | None = setting(
+        None, "'package.module:function' returning the base policy (any object with the BasePolicy interface), "
+        "instead of base_policy_path", yaml=False)
+    base_policy_factory_kwargs: dict | None = setting(None, "keyword arguments of base_policy_factory", yaml=False)
     base_policy_sha256: str | None = setting(
-        None, "digest the base-policy file must have; recorded when the algorithm is first built", yaml=False)
+        None, "digest the base policy must have (its checkpoint's sha256, or its factory's: "
+        "dsrl_ray.policies.spec.spec_digest); recorded when the algorithm is first built", yaml=False)
     action_magnitude: float = setting(1.5, "noise bound of the tanh-squashed noise policy", min_exclusive=0)
     n_critics: int = setting(2, "critic ensemble size", min=1)
     backup: Literal["min", "mean"] = setting("min", "ensemble reduction in the TD backup and the actor loss")
@@ -63,9 +68,20 @@ class DSRLSettings:
     hidden_sizes: list[int] = setting(
         PROFILES["paper"], "hidden widths of actor and critics (or training(profile=...): paper, locomotion, cpu)",
         min=1)
-    activation: Activation = setting("relu", "hidden activation of actor and critics")
+    activation: Activation = setting("relu", "hidden activation of actor and critics (paper: tanh)")
+    log_std_min: float = setting(
+        LOG_STD_MIN, "lower clamp of the noise policy's pre-tanh log std (released DSRL, SB3: -20)", max=LOG_STD_MAX)
     auto_entropy: bool = setting(True, "learn alpha toward target_entropy; else alpha stays initial_alpha")
     utd: float = setting(20.0, "gradient steps per inserted transition, enforced by the learner", min=0)
+    q_w_utd: float | None = setting(
+        None, "NA: Q_W distillation steps per inserted transition, on their own batches (released: 2.5 robomimic, "
+        "1.25 gym); None: one Q_W step per gradient step, on its batch", min=0)
+    aliasing_pairs: int = setting(
+        4, "NA: extra draws w_k ~ N(0, I) a runner denoises with each executed chunk, in the same batched pi_dp "
+        "call, and ships as (w_k, pi_dp(s, w_k)) pairs for Q_W distillation (q_w_pairs='actor')", min=0)
+    q_w_pairs: Literal["actor", "learner"] = setting(
+        "actor", "NA: Q_W distillation pairs come from the replay ('actor': one stored pair per row, the learner "
+        "never calls pi_dp for them) or are drawn and denoised by the learner every step ('learner')")
     init_rollout_steps: int = setting(2000, "transitions collected with w ~ N(0, I) before training", min=0)
     replay_capacity: int = setting(1_000_000, "transitions the replay holds", min=1)
     q_w_target: Literal["paired", "min", "mean"] = setting(
@@ -77,6 +93,14 @@ class DSRLSettings:
     async_max_steps_per_call: int = setting(50, "async: gradient steps per learner call", min=1)
     offline_data_path: str | None = setting(
         None, "robomimic-layout HDF5 preloaded into the replay (NA only: demos have no noise)", path=True)
+    terminate_on_success: bool | None = setting(
+        None, "a successful step ends the episode (robomimic, twogoal); false: episodes run to the limit, reward 0 "
+        "per step while solved (released DSRL); None: the task's default (true)")
+    horizon_is_terminal: bool | None = setting(
+        None, "the episode limit is a true end (stored terminated, no bootstrap: released DSRL) instead of a "
+        "truncation; None: the task's default (false)")
+    gym_version: Literal["v4", "v5"] | None = setting(
+        None, "gymnasium MuJoCo model of a gym task; None: the task's default (v4, closest to the D4RL data's models)")
     check_executed: bool = setting(
         False, "log executed_max_abs_err = max |executed - pi_dp(s, w)| per train batch (one extra pi_dp pass)")
     log_tensorboard: bool = setting(True, "write TensorBoard event files", yaml=False)

@@ -17,8 +17,10 @@ import torch
 from dsrl_ray.policies.base import BasePolicy
 
 
-def policy_device(policy: torch.nn.Module) -> torch.device:
-    """The device of the policy's first parameter or buffer (CPU if it has neither)."""
+def policy_device(policy: object) -> torch.device:
+    """The device of a policy: its ``device`` attribute, else its first parameter or buffer's, else the CPU."""
+    if not isinstance(policy, torch.nn.Module):
+        return torch.device(getattr(policy, "device", "cpu"))
     tensor = next(policy.parameters(), None)
     if tensor is None:
         tensor = next(policy.buffers(), None)
@@ -52,6 +54,32 @@ class Steering:
     def flat(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """``obs (B, O)``, ``noise (B, D)`` -> executed chunks flattened ``(B, D)`` (no gradient)."""
         return self.chunks(obs, noise).reshape(len(obs), self.noise_dim)
+
+    def flat_with_pairs(
+        self, obs: torch.Tensor, noise: torch.Tensor, k: int, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The executed chunks plus ``k`` aliasing pairs per observation, in one batched pi_dp call.
+
+        Draws ``w_k ~ N(0, I)`` and denoises them together with ``noise`` over ``B * (1 + k)`` rows
+        (the noise to execute first, then each observation's ``k`` draws), no gradient.
+
+        Args:
+            obs: ``(B, O)``.
+            noise: ``(B, D)`` the noise to execute.
+            k: pairs per observation (>= 1).
+            generator: torch generator of the draws (the global one if None).
+
+        Returns:
+            ``executed (B, D)``, ``pair_noise (B, k, D)``, ``pair_executed (B, k, D)``.
+        """
+        if k < 1:
+            raise ValueError(f"flat_with_pairs(k={k!r}); expected at least 1 pair per observation")
+        b = len(obs)
+        pair_noise = torch.randn(b, k, self.noise_dim, generator=generator, device=obs.device, dtype=noise.dtype)
+        all_obs = torch.cat([obs, obs.repeat_interleave(k, dim=0)])  # (B * (1 + k), O)
+        all_noise = torch.cat([noise.reshape(b, self.noise_dim), pair_noise.reshape(b * k, self.noise_dim)])
+        chunks = self.flat(all_obs, all_noise)  # (B * (1 + k), D)
+        return chunks[:b], pair_noise, chunks[b:].reshape(b, k, self.noise_dim)
 
     def chunks_np(self, obs: np.ndarray, noise: np.ndarray) -> np.ndarray:
         """numpy in, numpy out: ``obs (B, O)``, ``noise (B, C, A)`` -> float32 chunks ``(B, C, A)`` on the CPU."""

@@ -25,7 +25,15 @@ from dsrl_ray.envs.gym_tasks import GymTaskEnv
 from dsrl_ray.envs.latent import LatentActionEnv, make_latent_env
 from dsrl_ray.envs.make import check_policy_fits, make_chunked_env, make_task
 from dsrl_ray.envs.robomimic_tasks import RobomimicTaskEnv, load_env_meta
-from dsrl_ray.envs.tasks import TASKS, TaskPreset, TaskSpec, demo_tasks, get_task_spec, task_for_env_name
+from dsrl_ray.envs.tasks import (
+    TASKS,
+    TaskOptions,
+    TaskPreset,
+    TaskSpec,
+    demo_tasks,
+    get_task_spec,
+    task_for_env_name,
+)
 from dsrl_ray.envs.twogoal import TwoGoalEnv
 
 __all__ = [
@@ -44,6 +52,7 @@ __all__ = [
     "RobomimicTaskEnv",
     "ScriptedDemonstrator",
     "SimulatorError",
+    "TaskOptions",
     "TaskPreset",
     "TaskSpec",
     "TwoGoalDemonstrator",

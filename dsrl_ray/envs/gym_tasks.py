@@ -1,4 +1,9 @@
-"""gymnasium MuJoCo v5 locomotion tasks (Hopper, Walker2d, HalfCheetah), used as they are."""
+"""gymnasium MuJoCo locomotion tasks (Hopper, Walker2d, HalfCheetah), used as they are.
+
+Each can be built as ``-v4`` (the task default: the MuJoCo models closest to the gym v3 models of
+the D4RL data the DSRL paper's DPPO base policies were trained on) or ``-v5`` (gymnasium's
+current models); see :class:`~dsrl_ray.envs.tasks.TaskOptions`.
+"""
 
 from __future__ import annotations
 
@@ -42,11 +47,14 @@ class GymTaskEnv(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
         return np.asarray(obs, dtype=np.float32), float(reward), terminated, truncated, {**info, "success": False}
 
 
-def make_gym_env(spec: TaskSpec, *, seed: int | None = None, render_mode: str | None = None) -> GymTaskEnv:
-    """Build gymnasium task ``spec.env_name`` with its episode limit of ``spec.max_episode_steps``."""
+def make_gym_env(
+    spec: TaskSpec, *, seed: int | None = None, render_mode: str | None = None, version: str | None = None
+) -> GymTaskEnv:
+    """Build gymnasium env ``spec.gym_id(version)`` (e.g. ``Hopper-v4``) with its episode limit of
+    ``spec.max_episode_steps``; ``version`` ``None``: the task's default."""
     if spec.kind != "gym":
         raise ValueError(f"task {spec.name!r} is a {spec.kind!r} task; expected a gym task")
     if render_mode is not None:
         ensure_headless_gl()
-    env = gymnasium.make(spec.env_name, max_episode_steps=spec.max_episode_steps, render_mode=render_mode)
+    env = gymnasium.make(spec.gym_id(version), max_episode_steps=spec.max_episode_steps, render_mode=render_mode)
     return GymTaskEnv(env, seed=seed)

@@ -56,7 +56,8 @@ class RobomimicTaskEnv(gymnasium.Env):
     Observation: ``(obs_dim,)`` float32, the concatenation of ``spec.obs_keys`` in order.
     Action: ``(act_dim,)`` OSC_POSE deltas and gripper command in ``[-1, 1]`` (robosuite clips).
     Reward per step: ``float(success) - spec.reward_offset``; success (robosuite's
-    ``_check_success()``) terminates the episode. ``info["success"]`` is set on every step.
+    ``_check_success()``) terminates the episode unless ``terminate_on_success=False`` (then the
+    episode runs on, as in the released DSRL runs). ``info["success"]`` is set on every step.
     Randomness: robosuite draws from numpy's global RNG; this env swaps its own seeded
     ``RandomState`` in for every call into robosuite, so seeding is reproducible and the
     caller's global RNG is left untouched.
@@ -76,6 +77,7 @@ class RobomimicTaskEnv(gymnasium.Env):
         render_mode: str | None = None,
         camera_name: str = RENDER_CAMERA,
         image_size: int = RENDER_SIZE,
+        terminate_on_success: bool = True,
     ) -> None:
         """Build the robosuite env; ``seed`` seeds the first ``reset()`` called without a seed of its own.
 
@@ -91,6 +93,7 @@ class RobomimicTaskEnv(gymnasium.Env):
 
         self.task_spec = spec
         self.render_mode = render_mode
+        self.terminate_on_success = terminate_on_success
         self._camera_name = camera_name
         self._image_size = image_size
         self._pending_seed = seed
@@ -147,7 +150,7 @@ class RobomimicTaskEnv(gymnasium.Env):
             )
         success = bool(self._env._check_success())
         reward = float(success) - self.task_spec.reward_offset
-        return self._flatten(obs), reward, success, False, {"success": success}
+        return self._flatten(obs), reward, success and self.terminate_on_success, False, {"success": success}
 
     def render(self) -> np.ndarray:
         """Upright ``(H, W, 3)`` uint8 image from the render camera."""
@@ -188,6 +191,8 @@ class RobomimicTaskEnv(gymnasium.Env):
                 raise RuntimeError(f"{spec.name}: observation key {key!r} has {size} values; expected {dim}")
 
 
-def make_robomimic_env(spec: TaskSpec, *, seed: int | None = None, render_mode: str | None = None) -> RobomimicTaskEnv:
+def make_robomimic_env(
+    spec: TaskSpec, *, seed: int | None = None, render_mode: str | None = None, terminate_on_success: bool = True
+) -> RobomimicTaskEnv:
     """Build the per-step env of robomimic task ``spec`` (no episode limit; see ``make_task``)."""
-    return RobomimicTaskEnv(spec, seed=seed, render_mode=render_mode)
+    return RobomimicTaskEnv(spec, seed=seed, render_mode=render_mode, terminate_on_success=terminate_on_success)

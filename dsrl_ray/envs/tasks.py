@@ -1,22 +1,29 @@
 """The tasks dsrl_ray knows: one table (:data:`TASKS`) of every per-task fact.
 
 A :class:`TaskSpec` holds the simulator facts (dimensions, chunk length, episode limit,
-observation layout, reward offset), the scripted demonstrator's name and the
-:class:`TaskPreset` (demonstrations, base-policy architecture and pretraining budget).
+observation layout, reward offset), the default episode-end semantics, the scripted
+demonstrator's name and the :class:`TaskPreset` (demonstrations, base-policy architecture and
+pretraining budget). :class:`TaskOptions` changes the episode-end semantics (and the gymnasium
+model version) per experiment.
 
 Every task built here is a raw per-step ``gymnasium.Env`` in environment units with a flat
 float32 observation, ``info["success"]`` (bool) on every step, and its episode limit built in
-(``truncated=True`` on the step that reaches it).
+(by default ``truncated=True`` on the step that reaches it; ``terminated=True`` with
+``horizon_is_terminal``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
 
 import numpy as np
 
 TaskKind = Literal["robomimic", "gym", "toy"]
+GymVersion = Literal["v4", "v5"]
+GYM_VERSIONS: tuple[str, ...] = ("v4", "v5")
+"""The gymnasium MuJoCo model versions a gym task can be built with (``Hopper-v4``, ``Hopper-v5``)."""
 
 
 @dataclass(frozen=True)
@@ -61,9 +68,10 @@ class TaskSpec:
 
     Attributes:
         name: our short name (``"lift"``, ``"hopper"``, ...).
-        kind: ``"robomimic"`` (robosuite 1.4.1), ``"gym"`` (gymnasium MuJoCo v5) or ``"toy"``.
+        kind: ``"robomimic"`` (robosuite 1.4.1), ``"gym"`` (gymnasium MuJoCo) or ``"toy"``.
         env_name: the simulator's own name, as written into dataset ``env_args``
-            (``"Lift"``, ``"Hopper-v5"``, ``"TwoGoal"``).
+            (``"Lift"``, ``"TwoGoal"``); for gym tasks gymnasium's name without the version
+            (``"Hopper"``, see :meth:`gym_id`).
         obs_dim: length of the flat observation.
         act_dim: length of one action.
         chunk_len: actions per chunk executed open loop.
@@ -72,9 +80,13 @@ class TaskSpec:
         obs_key_dims: length of each part; sums to ``obs_dim``.
         reward_offset: subtracted from the sparse success reward on every step (1 for the
             sparse-success tasks, 0 for locomotion).
-        demonstrator: class name of its scripted demonstrator in :mod:`dsrl_ray.envs.demos.scripted`
-            (``None``: the task has none; bring your own demos).
+        demonstrator: its scripted demonstrator as ``"module:Class"`` of a module in
+            :mod:`dsrl_ray.envs.demos` (``None``: the task has none; bring your own demos).
         preset: demonstration and pretraining defaults.
+        terminate_on_success: default of :attr:`TaskOptions.terminate_on_success`; ``None``: the
+            task has no notion of success (gym locomotion), so the option does not apply.
+        horizon_is_terminal: default of :attr:`TaskOptions.horizon_is_terminal`.
+        gym_version: default of :attr:`TaskOptions.gym_version` (gym tasks only, else ``None``).
     """
 
     name: str
@@ -89,6 +101,9 @@ class TaskSpec:
     reward_offset: float
     demonstrator: str | None = None
     preset: TaskPreset = field(default_factory=lambda: TaskPreset(arch=DPPO_ROBOMIMIC_ARCH))
+    terminate_on_success: bool | None = True
+    horizon_is_terminal: bool = False
+    gym_version: GymVersion | None = None
 
     def __post_init__(self) -> None:
         if len(self.obs_keys) != len(self.obs_key_dims):
@@ -108,6 +123,12 @@ class TaskSpec:
             raise ValueError(f"task {self.name!r}: observation has shape {obs.shape}; expected (..., {self.obs_dim})")
         bounds = np.cumsum((0,) + self.obs_key_dims)
         return {key: obs[..., lo:hi] for key, lo, hi in zip(self.obs_keys, bounds[:-1], bounds[1:], strict=True)}
+
+    def gym_id(self, version: str | None = None) -> str:
+        """gymnasium's id of a gym task, ``"<env_name>-<version>"`` (default: :attr:`gym_version`)."""
+        if self.kind != "gym":
+            raise ValueError(f"task {self.name!r} is a {self.kind!r} task; only gym tasks have a gymnasium id")
+        return f"{self.env_name}-{version or self.gym_version}"
 
 
 _ARM_KEYS = ("eef_pos", "eef_quat", "gripper_qpos")
@@ -144,6 +165,8 @@ def _robomimic(
 
 
 def _gym(name: str, env_name: str, obs_dim: int, act_dim: int) -> TaskSpec:
+    # v4 by default: these tasks' base policies are the DSRL paper's DPPO checkpoints, trained on
+    # D4RL *-medium-v2 data (gym v3 MuJoCo models); v4 is the closest model gymnasium ships.
     return TaskSpec(
         name=name,
         kind="gym",
@@ -155,6 +178,8 @@ def _gym(name: str, env_name: str, obs_dim: int, act_dim: int) -> TaskSpec:
         obs_keys=("state",),
         obs_key_dims=(obs_dim,),
         reward_offset=0.0,
+        terminate_on_success=None,
+        gym_version="v4",
     )
 
 
@@ -163,15 +188,15 @@ TASKS: dict[str, TaskSpec] = {
     for spec in (
         # 4000 BC steps leave the Lift policy imperfect (68 % success, 95 % CI 54-79 %, 50 episodes);
         # 20000 steps reach 98 % on the same demos, which leaves steering nothing to show.
-        _robomimic("lift", "Lift", 10, 300, demonstrator="LiftDemonstrator",
+        _robomimic("lift", "Lift", 10, 300, demonstrator="scripted:LiftDemonstrator",
                    preset=TaskPreset(arch=DPPO_ROBOMIMIC_ARCH, pretrain_steps=4_000)),
-        _robomimic("can", "PickPlaceCan", 14, 300, demonstrator="CanDemonstrator",
-                   preset=TaskPreset(arch=DPPO_ROBOMIMIC_ARCH, pretrain_steps=6_000)),
-        _robomimic("square", "NutAssemblySquare", 14, 400),
+        _robomimic("can", "PickPlaceCan", 14, 300, demonstrator="scripted:CanDemonstrator",
+                   preset=TaskPreset(arch=DPPO_ROBOMIMIC_ARCH, pretrain_steps=14_000)),  # 32 % base (50 eps)
+        _robomimic("square", "NutAssemblySquare", 14, 400, demonstrator="square:SquareDemonstrator"),
         _robomimic("transport", "TwoArmTransport", 41, 800, arms=2, chunk_len=8),
-        _gym("hopper", "Hopper-v5", 11, 3),
-        _gym("walker2d", "Walker2d-v5", 17, 6),
-        _gym("halfcheetah", "HalfCheetah-v5", 17, 6),
+        _gym("hopper", "Hopper", 11, 3),
+        _gym("walker2d", "Walker2d", 17, 6),
+        _gym("halfcheetah", "HalfCheetah", 17, 6),
         TaskSpec(
             name="twogoal",
             kind="toy",
@@ -183,7 +208,7 @@ TASKS: dict[str, TaskSpec] = {
             obs_keys=("agent_pos", "goal_cue"),
             obs_key_dims=(2, 2),
             reward_offset=1.0,
-            demonstrator="TwoGoalDemonstrator",
+            demonstrator="scripted:TwoGoalDemonstrator",
             preset=TaskPreset(
                 demo_sigma=0.1,
                 n_demos=100,
@@ -198,12 +223,16 @@ TASKS: dict[str, TaskSpec] = {
 }
 
 
+class UnknownTaskError(ValueError):
+    """A task name that is not in :data:`TASKS`."""
+
+
 def get_task_spec(name: str) -> TaskSpec:
-    """Return the :class:`TaskSpec` of ``name``; ``ValueError`` listing the known names otherwise."""
+    """Return the :class:`TaskSpec` of ``name``; :class:`UnknownTaskError` listing the known names otherwise."""
     try:
         return TASKS[name]
     except KeyError:
-        raise ValueError(f"unknown task {name!r}; known tasks: {sorted(TASKS)}") from None
+        raise UnknownTaskError(f"unknown task {name!r}; expected one of {sorted(TASKS)}") from None
 
 
 def demo_tasks() -> list[str]:
@@ -214,3 +243,61 @@ def demo_tasks() -> list[str]:
 def task_for_env_name(env_name: str) -> TaskSpec | None:
     """The task whose simulator name is ``env_name`` (e.g. ``"PickPlaceCan"``), or ``None``."""
     return next((spec for spec in TASKS.values() if spec.env_name == env_name), None)
+
+
+TASK_OPTIONS: tuple[str, ...] = ("terminate_on_success", "horizon_is_terminal", "gym_version")
+"""The fields of :class:`TaskOptions`: also the keys of the registered RLlib env's ``env_config``."""
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """Per-experiment choices of how a task's episodes end, and which gymnasium model it uses.
+
+    ``None`` leaves a choice to the task's default (the :class:`TaskSpec` field of the same name).
+
+    Attributes:
+        terminate_on_success: a step that succeeds ends the episode (``terminated=True``). With
+            ``False`` the episode runs to its limit and every step keeps the reward
+            ``float(success) - reward_offset`` (0 while the task stays solved), as in the
+            released DSRL robomimic runs. Only for tasks with a notion of success.
+        horizon_is_terminal: the step that reaches the episode limit returns ``terminated=True,
+            truncated=False`` (no bootstrap, as in the released DSRL runs) instead of
+            ``truncated=True``.
+        gym_version: gymnasium MuJoCo model of a gym task, one of :data:`GYM_VERSIONS`.
+    """
+
+    terminate_on_success: bool | None = None
+    horizon_is_terminal: bool | None = None
+    gym_version: GymVersion | None = None
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> TaskOptions:
+        """The options among ``values`` (e.g. an RLlib ``env_config``); other keys are ignored."""
+        return cls(**{name: values[name] for name in TASK_OPTIONS if name in values})
+
+    def given(self) -> dict[str, Any]:
+        """The options that are set (not ``None``), by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+    def for_task(self, spec: TaskSpec) -> TaskOptions:
+        """These options checked against task ``spec``, the unset ones filled from its defaults.
+
+        Raises:
+            ValueError: a flag that is not a bool, ``terminate_on_success`` for a task without
+                success, ``gym_version`` for a task that is not a gym task or not in :data:`GYM_VERSIONS`.
+        """
+        for name in ("terminate_on_success", "horizon_is_terminal"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, bool):
+                raise ValueError(f"task option {name}={value!r}; expected true or false")
+        if self.terminate_on_success is not None and spec.terminate_on_success is None:
+            raise ValueError(f"task option terminate_on_success={self.terminate_on_success!r}: task {spec.name!r} "
+                             "has no notion of success; expected it unset")
+        if self.gym_version is not None:
+            if spec.kind != "gym":
+                raise ValueError(f"task option gym_version={self.gym_version!r}: task {spec.name!r} is a "
+                                 f"{spec.kind!r} task; expected it unset (only gym tasks have versions)")
+            if self.gym_version not in GYM_VERSIONS:
+                raise ValueError(f"task option gym_version={self.gym_version!r}; expected one of {list(GYM_VERSIONS)}")
+        defaults = {name: getattr(spec, name) for name in TASK_OPTIONS}
+        return replace(self, **{**defaults, **self.given()})

@@ -33,16 +33,19 @@ class TwoGoalEnv(gymnasium.Env):
     a one-hot of the rewarded goal. Action ``(2,)``: velocity in ``[-1, 1]`` per coordinate
     (clipped), moving the agent by ``STEP_SIZE * action``; the position stays in ``[-1, 1]^2``.
     Reward per step: ``float(success) - 1``; success (within ``GOAL_RADIUS`` of the rewarded goal)
-    terminates the episode.
+    terminates the episode unless ``terminate_on_success=False`` (then the episode runs on).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
-    def __init__(self, *, seed: int | None = None, render_mode: str | None = None) -> None:
+    def __init__(
+        self, *, seed: int | None = None, render_mode: str | None = None, terminate_on_success: bool = True
+    ) -> None:
         """``seed`` seeds the first ``reset()`` called without a seed of its own."""
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode={render_mode!r} is not supported; expected None or 'rgb_array'")
         self.render_mode = render_mode
+        self.terminate_on_success = terminate_on_success
         self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, shape=(4,), dtype=np.float32)
         self.action_space = gymnasium.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
         self._pending_seed = seed
@@ -68,7 +71,8 @@ class TwoGoalEnv(gymnasium.Env):
             raise ValueError(f"TwoGoal action has shape {action.shape}; expected (2,)")
         self._pos = np.clip(self._pos + STEP_SIZE * np.clip(action, -1.0, 1.0), -ARENA_LIMIT, ARENA_LIMIT)
         success = bool(np.linalg.norm(self._pos - GOALS[self._goal]) <= GOAL_RADIUS)
-        return self._obs(), float(success) - REWARD_OFFSET, success, False, {"success": success}
+        terminated = success and self.terminate_on_success
+        return self._obs(), float(success) - REWARD_OFFSET, terminated, False, {"success": success}
 
     def render(self, size: int = 128) -> np.ndarray:
         """``(size, size, 3)`` uint8 top view: rewarded goal green, other goal grey, agent red."""

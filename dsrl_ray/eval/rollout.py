@@ -49,11 +49,17 @@ class EvalResult:
     episode_lengths: list[int]
     episodes: list[EpisodeResult]
 
+    @property
+    def return_ci95(self) -> tuple[float, float]:
+        """Normal-approximation 95 % interval of the mean return."""
+        half = 1.959964 * self.std_return / max(len(self.episodes), 1) ** 0.5
+        return self.mean_return - half, self.mean_return + half
+
     def summary(self) -> str:
         """One line: success rate with its 95 % interval, episodes used, return mean and 95 % interval."""
         n = len(self.episodes)
         low, high = self.success_ci95
-        half = 1.959964 * self.std_return / max(n, 1) ** 0.5
+        half = self.mean_return - self.return_ci95[0]
         return (
             f"success {self.success_rate:.1%} (95% CI {low:.1%}-{high:.1%}, {n} episodes), "
             f"return {self.mean_return:.2f} +/- {half:.2f} (95% CI of the mean), "

@@ -10,6 +10,8 @@ are required)::
                                          # pretrain_step_*.pt), or a DPPO state_*.pt; null: pass --base-policy
     base_policy_dppo: null      # load_dppo keyword arguments: base_policy is a DPPO checkpoint
     base_policy_sha256: null    # refuse a base-policy file with another digest
+    base_policy_factory: null   # 'package.module:function' building the base policy (instead of base_policy)
+    base_policy_factory_kwargs: null   # its keyword arguments
     checkpoint_every: 500       # training iterations between checkpoints
     training: {...}             # DSRLConfig.training() keywords (see Training)
     env_runners: {num_env_runners: 2, num_envs_per_env_runner: 1, rollout_fragment_length: 10}
@@ -191,6 +193,9 @@ class Experiment:
             or a DPPO checkpoint when ``base_policy_dppo`` is set; ``None``: must be given later.
         base_policy_dppo: ``load_dppo`` keyword arguments for a DPPO checkpoint.
         base_policy_sha256: expected digest of the base-policy file (``None``: not checked).
+        base_policy_factory: ``"package.module:function"`` returning the base policy (any object
+            with the ``BasePolicy`` interface); excludes ``base_policy``.
+        base_policy_factory_kwargs: keyword arguments of the factory.
         checkpoint_every: training iterations between checkpoints.
         training, env_runners, learners, evaluation: see their classes.
         source: the file (and profile / overrides) this came from, for messages.
@@ -204,6 +209,8 @@ class Experiment:
     base_policy: str | None = _path()
     base_policy_dppo: DppoBasePolicy | None = None
     base_policy_sha256: str | None = None
+    base_policy_factory: str | None = None
+    base_policy_factory_kwargs: dict | None = None
     checkpoint_every: int = _at_least(1, default=100)
     training: Training = field(default_factory=Training)
     env_runners: EnvRunners = field(default_factory=EnvRunners)
@@ -246,7 +253,7 @@ class Experiment:
         if self.base_policy is None:
             raise ExperimentError(
                 f"base_policy=None in {self.source}: expected the path of a base-policy checkpoint "
-                "(set base_policy in the YAML or pass --base-policy)"
+                "(set base_policy or base_policy_factory in the YAML, or pass --base-policy)"
             )
         if self.base_policy_dppo is not None:
             path = Path(self.base_policy)

@@ -21,13 +21,17 @@ def to_dsrl_config(experiment: Experiment, *, tensorboard_dir: str | os.PathLike
         ExperimentError, FileNotFoundError: see :meth:`Experiment.resolve_base_policy`.
     """
     dppo = experiment.base_policy_dppo.to_kwargs() if experiment.base_policy_dppo is not None else None
+    factory = experiment.base_policy_factory
+    path = None if factory is not None and experiment.base_policy is None else os.fspath(experiment.resolve_base_policy())
     config = (
         DSRLConfig()
         .environment(env_name(experiment.task))
         .training(
             variant=experiment.variant,
-            base_policy_path=os.fspath(experiment.resolve_base_policy()),
+            base_policy_path=path,
             base_policy_dppo_kwargs=dppo,
+            base_policy_factory=factory,
+            base_policy_factory_kwargs=experiment.base_policy_factory_kwargs,
             base_policy_sha256=experiment.base_policy_sha256,
             **experiment.training.to_kwargs(),
         )

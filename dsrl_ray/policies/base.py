@@ -47,6 +47,16 @@ class BasePolicy(nn.Module, ABC):
                 f"noise has shape {tuple(noise.shape)}; expected (batch, chunk_len, act_dim) = {expected}"
             )
 
+    def check_training_inputs(self, obs: torch.Tensor, actions: torch.Tensor) -> None:
+        """Raise ``ValueError`` naming both shapes unless ``obs`` is ``(B, obs_dim)`` and ``actions``
+        is ``(B, chunk_len, act_dim)`` with the same ``B``."""
+        expected = (obs.shape[0], self.chunk_len, self.act_dim)
+        if obs.ndim != 2 or obs.shape[1] != self.obs_dim or tuple(actions.shape) != expected:
+            raise ValueError(
+                f"obs {tuple(obs.shape)} and actions {tuple(actions.shape)}; expected (batch, {self.obs_dim}) "
+                f"and (batch, chunk_len, act_dim) = {expected}"
+            )
+
     @abstractmethod
     def sample(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Denoise ``noise`` into an action chunk, deterministically.

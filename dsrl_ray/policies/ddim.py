@@ -11,8 +11,8 @@ next visited timestep (1 after the last)::
 :func:`ddim_sample_reference` is that loop, calling the full network every step.
 :class:`DDIMSampler` computes the same numbers faster: the head's first Linear is linear in
 ``concat([x, temb(t), enc(obs)])``, so the observation part is projected once per call, the
-time part once per weight version (cached per device and dtype), and only ``x`` per step; the
-three update lines fold into two fused per-step affine maps with precomputed scalars.
+time part once per weight version (:mod:`~dsrl_ray.policies.head_plan`), and only ``x`` per step;
+the three update lines fold into two fused per-step affine maps with precomputed scalars.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from dsrl_ray.policies.head_plan import HeadPlanCache
 from dsrl_ray.policies.network import DiffusionMLP
 from dsrl_ray.policies.schedule import DDIMSchedule
 
@@ -84,62 +85,18 @@ def _step_coefficients(schedule: DDIMSchedule) -> tuple[_StepCoefficients, ...]:
     return tuple(steps)
 
 
-@dataclass(frozen=True)
-class _HeadPlan:
-    """Weight pieces of the head's first Linear, split along its input.
-
-    Attributes:
-        w_x: ``(x_dim, H)`` transposed weight columns that see the flattened chunk.
-        w_cond: ``(H, cond_features)`` weight columns that see the encoded observation.
-        bias: ``(H,)``.
-        time_proj: ``(K, H)`` time-embedding contribution of each visited timestep.
-    """
-
-    w_x: torch.Tensor
-    w_cond: torch.Tensor
-    bias: torch.Tensor
-    time_proj: torch.Tensor
-
-
-def _weights_stamp(network: DiffusionMLP) -> tuple:
-    return tuple((id(p), p.data_ptr(), p._version) for p in network.parameters())
-
-
 class DDIMSampler:
     """Fast deterministic DDIM; equals :func:`ddim_sample_reference` up to float rounding.
 
-    Holds the schedule, the fused per-step scalars and a cache of the time projection per
-    ``(device, dtype)``; the cache is rebuilt whenever any network weight changes.
+    Holds the schedule, the fused per-step scalars and a :class:`HeadPlanCache` of the time
+    projection per ``(device, dtype)``, rebuilt whenever any network weight changes.
     """
 
     def __init__(self, schedule: DDIMSchedule, clip_value: float | None = 1.0) -> None:
         self.schedule = schedule
         self.clip_value = clip_value
         self._coefficients = _step_coefficients(schedule)
-        self._plans: dict[tuple[torch.device, torch.dtype], tuple[tuple, _HeadPlan]] = {}
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_plans"] = {}
-        return state
-
-    def _plan(self, network: DiffusionMLP) -> _HeadPlan:
-        weight = network.mlp_mean.input_layer.weight
-        key = (weight.device, weight.dtype)
-        stamp = _weights_stamp(network)
-        cached = self._plans.get(key)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        x_dim, time_dim = network.x_dim, network.time_dim
-        t = torch.tensor(self.schedule.timesteps, dtype=torch.long, device=weight.device)
-        plan = _HeadPlan(
-            w_x=weight[:, :x_dim].t().contiguous(),
-            w_cond=weight[:, x_dim + time_dim :].contiguous(),
-            bias=network.mlp_mean.input_layer.bias,
-            time_proj=F.linear(network.embed_time(t), weight[:, x_dim : x_dim + time_dim]),
-        )
-        self._plans[key] = (stamp, plan)
-        return plan
+        self._plans = HeadPlanCache(torch.tensor(schedule.timesteps, dtype=torch.long))
 
     @torch.inference_mode()
     def __call__(self, network: DiffusionMLP, cond: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -153,7 +110,7 @@ class DDIMSampler:
         Returns:
             ``(B, chunk_len, act_dim)`` denoised chunk (an inference-mode tensor).
         """
-        plan = self._plan(network)
+        plan = self._plans.plan(network)
         b = noise.shape[0]
         head = network.mlp_mean
         obs_part = F.linear(network.encode_cond(cond), plan.w_cond, plan.bias)

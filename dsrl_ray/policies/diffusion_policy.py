@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
+from dsrl_ray.policies.arch import ArchDict, check_network_fields, check_positive_int
 from dsrl_ray.policies.base import BasePolicy
 from dsrl_ray.policies.ddim import DDIMSampler, ddim_sample_reference
-from dsrl_ray.policies.network import DiffusionMLP, check_residual_dims, get_activation
+from dsrl_ray.policies.network import DiffusionMLP
 from dsrl_ray.policies.normalizer import Normalizer
 from dsrl_ray.policies.schedule import alphas_cumprod, cosine_betas, make_ddim_schedule
 
 
-def _positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r}; expected an integer >= 1")
-
-
-def _dims(name: str, value: Sequence[int]) -> tuple[int, ...]:
-    dims = tuple(value)
-    if not dims or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims):
-        raise ValueError(f"{name}={list(dims)}; expected a non-empty list of integers >= 1")
-    return dims
-
-
 @dataclass(frozen=True)
-class DiffusionArch:
-    """Everything that fixes the network's shapes and the sampler.
+class DiffusionArch(ArchDict):
+    """Everything that fixes the network's shapes and the sampler of a ``"diffusion"`` policy.
 
     Attributes:
         obs_dim: dimension of one observation (DPPO's ``obs_dim``).
@@ -62,17 +51,12 @@ class DiffusionArch:
     denoised_clip_value: float | None = 1.0
     use_layernorm: bool = False
 
+    policy_type: ClassVar[str] = "diffusion"
+
     def __post_init__(self) -> None:
-        for name in ("obs_dim", "act_dim", "chunk_len", "cond_steps", "time_dim", "denoising_steps", "ddim_steps"):
-            _positive_int(name, getattr(self, name))
-        object.__setattr__(self, "mlp_dims", _dims("mlp_dims", self.mlp_dims))
-        if self.cond_mlp_dims is not None:
-            object.__setattr__(self, "cond_mlp_dims", _dims("cond_mlp_dims", self.cond_mlp_dims))
-        if self.time_dim < 4 or self.time_dim % 2:
-            raise ValueError(f"time_dim={self.time_dim}; expected an even integer >= 4")
-        get_activation(self.activation)
-        if self.residual_style:
-            check_residual_dims(self.mlp_dims)
+        check_network_fields(self)
+        for name in ("denoising_steps", "ddim_steps"):
+            check_positive_int(name, getattr(self, name))
         if self.ddim_steps > self.denoising_steps:
             raise ValueError(
                 f"ddim_steps={self.ddim_steps} exceeds denoising_steps={self.denoising_steps}; "
@@ -86,21 +70,6 @@ class DiffusionArch:
         """Length ``cond_steps * obs_dim`` of the flattened observation the network sees."""
         return self.cond_steps * self.obs_dim
 
-    def to_dict(self) -> dict:
-        """Plain-Python dict (lists for dims) that :meth:`from_dict` inverts."""
-        d = asdict(self)
-        d["mlp_dims"] = list(self.mlp_dims)
-        d["cond_mlp_dims"] = None if self.cond_mlp_dims is None else list(self.cond_mlp_dims)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> DiffusionArch:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown DiffusionArch fields {unknown}; expected a subset of {sorted(known)}")
-        return cls(**d)
-
 
 class DiffusionPolicy(BasePolicy):
     """Frozen-able DPPO-style diffusion policy ``pi_dp(s, w) -> a``.
@@ -113,11 +82,7 @@ class DiffusionPolicy(BasePolicy):
     def __init__(self, arch: DiffusionArch, normalizer: Normalizer | None = None) -> None:
         super().__init__()
         normalizer = normalizer or Normalizer.identity(arch.obs_dim, arch.act_dim)
-        if (normalizer.obs_dim, normalizer.act_dim) != (arch.obs_dim, arch.act_dim):
-            raise ValueError(
-                f"normaliser has obs_dim={normalizer.obs_dim}, act_dim={normalizer.act_dim}; "
-                f"expected obs_dim={arch.obs_dim}, act_dim={arch.act_dim} from the architecture"
-            )
+        normalizer.check_fits(arch.obs_dim, arch.act_dim)
         self.arch = arch
         self.normalizer = normalizer
         self.obs_dim = arch.cond_dim
@@ -165,12 +130,13 @@ class DiffusionPolicy(BasePolicy):
         cond, x = self._prepare(obs, noise)
         return ddim_sample_reference(self.network, self.schedule, cond, x, self.arch.denoised_clip_value).to(obs.device)
 
-    def ddpm_loss(
+    def bc_loss(
         self, obs: torch.Tensor, actions: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """DDPM epsilon-prediction loss ``mean ||eps - net(sqrt(a_t) a + sqrt(1-a_t) eps, t, obs)||^2``.
+        """Behaviour-cloning loss of the DDPM epsilon prediction,
+        ``mean ||eps - net(sqrt(a_t) a + sqrt(1 - a_t) eps, t, obs)||^2``.
 
-        ``t ~ U{0, ..., T-1}`` and ``eps ~ N(0, I)`` are drawn per sample from ``generator``.
+        ``t ~ U{0, ..., T-1}`` (drawn first) and ``eps ~ N(0, I)`` are drawn per sample from ``generator``.
 
         Args:
             obs: ``(B, obs_dim)`` normalised observations.
@@ -178,14 +144,9 @@ class DiffusionPolicy(BasePolicy):
             generator: random source on the policy's device (default: torch's global one).
 
         Returns:
-            scalar loss.
+            scalar loss (mean over all ``B * chunk_len * act_dim`` entries).
         """
-        expected = (obs.shape[0], self.chunk_len, self.act_dim)
-        if obs.ndim != 2 or obs.shape[1] != self.obs_dim or tuple(actions.shape) != expected:
-            raise ValueError(
-                f"obs {tuple(obs.shape)} and actions {tuple(actions.shape)}; expected (batch, {self.obs_dim}) "
-                f"and (batch, chunk_len, act_dim) = {expected}"
-            )
+        self.check_training_inputs(obs, actions)
         b = actions.shape[0]
         t = torch.randint(0, self.arch.denoising_steps, (b,), device=actions.device, generator=generator)
         eps = torch.randn(actions.shape, device=actions.device, dtype=actions.dtype, generator=generator)

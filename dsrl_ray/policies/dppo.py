@@ -135,7 +135,16 @@ def save_dppo(
 
     Returns:
         ``checkpoint_path`` as a :class:`Path`.
+
+    Raises:
+        TypeError: ``policy`` is not a :class:`DiffusionPolicy` (a flow policy has the same keys,
+            but DPPO would read it as an epsilon network).
     """
+    if not isinstance(policy, DiffusionPolicy):
+        raise TypeError(
+            f"save_dppo got a {type(policy).__name__}; DPPO checkpoints hold DDIM diffusion policies only "
+            "(expected a DiffusionPolicy)"
+        )
     state = {k: v.detach().cpu().clone() for k, v in policy.state_dict().items()}
     path = atomic_torch_save({"epoch": int(epoch), "model": state, "ema": dict(state)}, checkpoint_path)
     if normalization_path is not None:

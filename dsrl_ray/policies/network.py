@@ -1,4 +1,7 @@
-"""Epsilon-prediction MLP with DPPO's ``DiffusionMLP`` parameter names.
+"""Epsilon-prediction MLP with DPPO's ``DiffusionMLP`` parameter names, and its flow-matching twin.
+
+:class:`VelocityMLP` (the velocity network of flow policies) is the same module with a continuous
+time input; everything below holds for both.
 
 State-dict keys (below DPPO's ``network.`` prefix) match DPPO exactly:
 
@@ -20,6 +23,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from itertools import islice
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -105,7 +110,7 @@ class MLP(nn.Module):
     def forward_hidden(self, h: torch.Tensor) -> torch.Tensor:
         """Continue from the output ``(B, h1)`` of :attr:`input_layer` to ``(B, out)``."""
         h = self.moduleList[0].finish(h)
-        for layer in self.moduleList[1:]:
+        for layer in islice(self.moduleList, 1, None):  # slicing a ModuleList would build a new one per call
             h = layer(h)
         return h
 
@@ -154,7 +159,7 @@ class ResidualMLP(nn.Module):
 
     def forward_hidden(self, h: torch.Tensor) -> torch.Tensor:
         """Continue from the output ``(B, h)`` of :attr:`input_layer` to ``(B, out)``."""
-        for layer in self.layers[1:]:
+        for layer in islice(self.layers, 1, None):  # slicing a ModuleList would build a new one per call
             h = layer(h)
         return h
 
@@ -243,3 +248,22 @@ class DiffusionMLP(nn.Module):
         b = x.shape[0]
         h = torch.cat([x.reshape(b, -1), self.embed_time(t), self.encode_cond(cond.reshape(b, -1))], dim=-1)
         return self.mlp_mean(h).view(b, self.chunk_len, self.act_dim)
+
+
+class VelocityMLP(DiffusionMLP):
+    """Predicts the flow-matching velocity ``v(x_t, t, s)`` of a noisy action chunk.
+
+    The same layers and state-dict keys as :class:`DiffusionMLP`; only the time input differs: a
+    continuous ``t`` in ``[0, 1]`` enters the sinusoidal embedding as ``time_scale * t``, so that
+    its fastest frequency turns ``time_scale`` radians over the unit interval (as an integer DDPM
+    timestep in ``[0, time_scale]`` would) rather than at most one.
+    """
+
+    def __init__(self, *, time_scale: float, **kwargs: Any) -> None:
+        """``time_scale``: factor on ``t`` before the embedding; ``kwargs``: those of :class:`DiffusionMLP`."""
+        super().__init__(**kwargs)
+        self.time_scale = float(time_scale)
+
+    def embed_time(self, t: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` float times in ``[0, 1]`` -> ``(B, time_dim)``."""
+        return self.time_embedding(t * self.time_scale)

@@ -49,6 +49,14 @@ class Normalizer:
     def act_dim(self) -> int:
         return int(self.action_min.shape[0])
 
+    def check_fits(self, obs_dim: int, act_dim: int) -> None:
+        """Raise ``ValueError`` naming both pairs unless this normaliser is for ``obs_dim`` and ``act_dim``."""
+        if (self.obs_dim, self.act_dim) != (obs_dim, act_dim):
+            raise ValueError(
+                f"normaliser has obs_dim={self.obs_dim}, act_dim={self.act_dim}; "
+                f"expected obs_dim={obs_dim}, act_dim={act_dim} from the architecture"
+            )
+
     @classmethod
     def identity(cls, obs_dim: int, act_dim: int) -> Normalizer:
         """A normaliser that leaves ``[-1, 1]`` data unchanged (up to the 1e-6 guard)."""

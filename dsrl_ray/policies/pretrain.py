@@ -1,4 +1,9 @@
-"""Behaviour-cloning pretraining of a :class:`DiffusionPolicy` with resumable checkpoints."""
+"""Behaviour-cloning pretraining of a diffusion or flow policy with resumable checkpoints.
+
+The architecture chooses the type: a :class:`DiffusionArch` trains a :class:`DiffusionPolicy`
+(DDPM loss), a :class:`FlowArch` a :class:`FlowPolicy` (flow-matching loss); both through
+``policy.bc_loss``.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,9 @@ from tqdm.auto import tqdm
 
 from dsrl_ray.policies.bc_data import Episode, check_episodes, make_training_pairs
 from dsrl_ray.policies.checkpoint import (
+    PolicyCheckpointError,
     checkpoint_path,
+    checkpoint_policy_type,
     latest_checkpoint,
     list_checkpoints,
     normalizer_to_tensors,
@@ -23,8 +30,10 @@ from dsrl_ray.policies.checkpoint import (
     read_checkpoint,
     write_checkpoint,
 )
-from dsrl_ray.policies.diffusion_policy import DiffusionArch, DiffusionPolicy
+from dsrl_ray.policies.diffusion_policy import DiffusionArch
+from dsrl_ray.policies.flow_policy import FlowArch
 from dsrl_ray.policies.normalizer import Normalizer
+from dsrl_ray.policies.policy_types import PolicyArch, TrainablePolicy, build_policy
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -45,7 +54,7 @@ class PretrainConfig:
         checkpoint_every: steps between checkpoints (the last step is always saved).
         keep_checkpoints: how many of the newest checkpoints to keep in ``out_dir``.
         log_every: steps averaged into one loss-history entry.
-        seed: seeds batch sampling, diffusion times and noise.
+        seed: seeds batch sampling, diffusion/flow times and noise.
         device: torch device to train on.
         progress: show a tqdm bar.
     """
@@ -115,7 +124,7 @@ def _check_plain(value: object, where: str) -> None:
     raise TypeError(f"{where} is a {type(value).__name__}; expected str, int, float, bool, None, list or dict")
 
 
-def _update_ema(ema: DiffusionPolicy, model: DiffusionPolicy, weight: float) -> None:
+def _update_ema(ema: TrainablePolicy, model: TrainablePolicy, weight: float) -> None:
     with torch.no_grad():
         for e, p in zip(ema.parameters(), model.parameters()):
             e.lerp_(p, weight)
@@ -124,7 +133,7 @@ def _update_ema(ema: DiffusionPolicy, model: DiffusionPolicy, weight: float) -> 
 class _Trainer:
     """Mutable training state: model, EMA, optimiser, generators, history."""
 
-    def __init__(self, policy: DiffusionPolicy, config: PretrainConfig) -> None:
+    def __init__(self, policy: TrainablePolicy, config: PretrainConfig) -> None:
         self.config = config
         self.device = torch.device(config.device)
         self.model = policy.to(self.device).train()
@@ -149,7 +158,7 @@ class _Trainer:
         index = torch.randint(len(obs), (cfg.batch_size,), generator=self.batch_rng).to(self.device)
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.lr_at(self.step)
-        loss = self.model.ddpm_loss(obs[index], actions[index], generator=self.noise_rng)
+        loss = self.model.bc_loss(obs[index], actions[index], generator=self.noise_rng)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -162,6 +171,7 @@ class _Trainer:
 
     def payload(self, dataset_sha256: str, meta: dict) -> dict:
         return {
+            "policy_type": self.model.arch.policy_type,
             "arch": self.model.arch.to_dict(),
             "normalizer": normalizer_to_tensors(self.model.normalizer),
             "model": self.model.state_dict(),
@@ -176,18 +186,24 @@ class _Trainer:
         }
 
 
-def _resume_checkpoint(out_dir: Path, arch: DiffusionArch, dataset_sha256: str, device: torch.device) -> dict | None:
+def _resume_checkpoint(out_dir: Path, arch: PolicyArch, dataset_sha256: str, device: torch.device) -> dict | None:
     path = latest_checkpoint(out_dir)
     if path is None:
         return None
     ckpt = read_checkpoint(path, map_location=device)
     if ckpt["dataset_sha256"] != dataset_sha256:
-        raise ValueError(
+        raise PolicyCheckpointError(
             f"cannot resume from {str(path)!r}: it was trained on dataset sha256 {ckpt['dataset_sha256']} "
             f"but this run's dataset has {dataset_sha256}; use a fresh out_dir"
         )
-    if DiffusionArch.from_dict(ckpt["arch"]) != arch:
-        raise ValueError(
+    stored_type = checkpoint_policy_type(ckpt)
+    if stored_type != arch.policy_type:
+        raise PolicyCheckpointError(
+            f"cannot resume from {str(path)!r}: it holds a {stored_type!r} policy but this run trains a "
+            f"{arch.policy_type!r} policy ({type(arch).__name__}); use a fresh out_dir"
+        )
+    if type(arch).from_dict(ckpt["arch"]) != arch:
+        raise PolicyCheckpointError(
             f"cannot resume from {str(path)!r}: its arch {ckpt['arch']} differs from this run's {arch.to_dict()}; "
             "use a fresh out_dir"
         )
@@ -203,18 +219,20 @@ def _save(trainer: _Trainer, out_dir: Path, dataset_sha256: str, meta: dict) -> 
 
 def pretrain(
     episodes: Sequence[Episode],
-    arch: DiffusionArch,
+    arch: DiffusionArch | FlowArch,
     config: PretrainConfig,
     out_dir: str | os.PathLike,
     *,
     dataset_sha256: str,
     meta: dict | None = None,
 ) -> PretrainResult:
-    """Fit ``arch`` to demonstrations by DDPM behaviour cloning; resume from ``out_dir`` if possible.
+    """Fit ``arch`` to demonstrations by behaviour cloning; resume from ``out_dir`` if possible.
 
     Args:
         episodes: ``(obs (T, obs_dim), actions (T, act_dim))`` per episode, raw units.
-        arch: network and sampler architecture.
+        arch: network and sampler architecture; its class chooses the policy type: a
+            :class:`DiffusionArch` trains a :class:`DiffusionPolicy` (DDPM loss, the default type),
+            a :class:`FlowArch` a :class:`FlowPolicy` (flow-matching loss).
         config: optimisation settings.
         out_dir: folder for ``pretrain_step_*.pt``; its newest checkpoint is resumed.
         dataset_sha256: identifies the data; a resumed checkpoint must carry the same one.
@@ -224,7 +242,9 @@ def pretrain(
         The final checkpoint's path and the loss history.
 
     Raises:
-        ValueError: malformed episodes, or ``out_dir`` holds a run on other data or another arch.
+        ValueError: malformed episodes.
+        PolicyCheckpointError: ``out_dir`` holds a run on other data, of the other policy type, or
+            with another arch.
     """
     if not isinstance(dataset_sha256, str) or not dataset_sha256:
         raise ValueError(f"dataset_sha256={dataset_sha256!r}; expected a non-empty hex string")
@@ -242,7 +262,7 @@ def pretrain(
         actions_all = np.concatenate([np.asarray(a) for _, a in episodes])
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            policy = DiffusionPolicy(arch, Normalizer.from_data(obs_all, actions_all))
+            policy = build_policy(arch, Normalizer.from_data(obs_all, actions_all))
         trainer = _Trainer(policy, config)
     start = trainer.step
     normalizer = trainer.model.normalizer

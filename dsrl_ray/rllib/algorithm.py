@@ -189,8 +189,12 @@ class DSRL(SAC):
         return sum(num_transitions(p) for p in self._pending)
 
     def _backlog(self) -> float:
-        """Gradient steps the learner owes, counting transitions not yet inserted."""
-        return self._learner_owed + float(self.config.utd) * self._num_pending()
+        """Gradient steps (main and Q_W) the learner owes, counting transitions not yet inserted."""
+        cfg = self.config
+        per_transition = float(cfg.utd)
+        if cfg.variant == "na" and cfg.q_w_utd is not None:
+            per_transition += float(cfg.q_w_utd)
+        return self._learner_owed + per_transition * self._num_pending()
 
     def _timesteps(self) -> dict[str, int]:
         steps = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)

@@ -30,7 +30,8 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 
 from dsrl_ray.core.settings import PROFILES, RLLIB, SETTINGS, check_setting, default
-from dsrl_ray.policies.spec import BasePolicySpec, check_sha256
+from dsrl_ray.envs.tasks import TASK_OPTIONS, TaskOptions, get_task_spec
+from dsrl_ray.policies.spec import BasePolicySpec, check_digest
 from dsrl_ray.rllib import runner_sync as sync
 from dsrl_ray.rllib.callbacks import DSRLMetricsCallback
 from dsrl_ray.rllib.env import task_of
@@ -116,26 +117,44 @@ class DSRLConfig(SACConfig):
             )
         if self.mode == "async" and not self.in_evaluation and self.num_env_runners < 1:
             raise ValueError(f"mode='async' needs num_env_runners >= 1; got {self.num_env_runners}")
+        if self.variant == "na" and self.q_w_pairs == "actor" and self.aliasing_pairs < 1:
+            raise ValueError(
+                f"DSRLConfig.aliasing_pairs={self.aliasing_pairs}; q_w_pairs='actor' needs at least 1 pair per "
+                "transition (or q_w_pairs='learner': the learner denoises its own draws)"
+            )
         if self.offline_data_path is not None and self.variant != "na":
             raise ValueError(
                 f"offline_data_path={self.offline_data_path!r} needs variant='na' (offline data has no noise); "
                 f"got variant={self.variant!r}"
             )
-        sha = check_sha256(self.base_policy_path, self.base_policy_sha256)
+        sha = check_digest(self.base_policy_spec)
         if sha != self.base_policy_sha256:
             self.base_policy_sha256 = sha
-        if task_of(self.env) is not None:
-            spec = self.base_policy_spec.to_dict()
-            if self.env_config.get("base_policy") != spec:
-                self.env_config = {**self.env_config, "base_policy": spec}
+        task = task_of(self.env)
+        if task is not None:
+            self._fill_env_config(task)
+
+    def _fill_env_config(self, task: str) -> None:
+        """Put the base policy and the task options set here into ``env_config`` (checked against the task)."""
+        given = {name: getattr(self, name) for name in TASK_OPTIONS if getattr(self, name) is not None}
+        try:
+            TaskOptions.from_mapping({**self.env_config, **given}).for_task(get_task_spec(task))
+        except ValueError as err:
+            raise ValueError(f"DSRLConfig on {self.env!r}: {err}") from None
+        filled = {**self.env_config, "base_policy": self.base_policy_spec.to_dict(), **given}
+        if filled != self.env_config:
+            self.env_config = filled
 
     def _validate_dsrl_fields(self) -> None:
         """Every setting against its declaration, then the facts declarations cannot state."""
         for name in SETTINGS:
             check_setting(name, getattr(self, name))
-        if self.base_policy_path is None:
-            raise ValueError("DSRLConfig.base_policy_path=None; expected the path of a base-policy checkpoint "
-                             "(training(base_policy_path=...))")
+        if (self.base_policy_path is None) == (self.base_policy_factory is None):
+            raise ValueError(
+                f"DSRLConfig.base_policy_path={self.base_policy_path!r}, base_policy_factory="
+                f"{self.base_policy_factory!r}; expected exactly one: the path of a base-policy checkpoint "
+                "(training(base_policy_path=...)) or a 'package.module:function' factory"
+            )
         for name in ("base_policy_path", "offline_data_path"):
             path = getattr(self, name)
             if path is not None and not os.path.isfile(path):
@@ -145,7 +164,20 @@ class DSRLConfig(SACConfig):
     @property
     def base_policy_spec(self) -> BasePolicySpec:
         """Path, recorded sha256 and DPPO loader arguments of pi_dp."""
-        return BasePolicySpec(self.base_policy_path, self.base_policy_sha256, self.base_policy_dppo_kwargs)
+        return BasePolicySpec(
+            path=self.base_policy_path,
+            sha256=self.base_policy_sha256,
+            dppo_kwargs=self.base_policy_dppo_kwargs,
+            factory=self.base_policy_factory,
+            factory_kwargs=self.base_policy_factory_kwargs,
+        )
+
+    @property
+    def runner_aliasing_pairs(self) -> int:
+        """Aliasing pairs the training runners denoise per step: ``aliasing_pairs`` for NA with pairs from the
+        actors, else 0 (SAC, ``q_w_pairs="learner"``, evaluation runners)."""
+        actor_pairs = self.variant == "na" and self.q_w_pairs == "actor" and not self.in_evaluation
+        return int(self.aliasing_pairs) if actor_pairs else 0
 
     @property
     @override(SACConfig)
@@ -155,9 +187,11 @@ class DSRLConfig(SACConfig):
             "hidden": list(self.hidden_sizes),
             "layer_norm": self.layer_norm,
             "activation": self.activation,
+            "log_std_min": float(self.log_std_min),
             "n_critics": self.n_critics,
             "action_magnitude": float(self.action_magnitude),
             "initial_noise_mode": 1 if self.init_rollout_steps > 0 else 0,
+            "aliasing_pairs": self.runner_aliasing_pairs,
             "base_policy": self.base_policy_spec.to_dict(),
         }
         return super()._model_config_auto_includes | {"dsrl": dsrl}

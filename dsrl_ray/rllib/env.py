@@ -10,7 +10,10 @@ the chunk flattened so RLlib sees plain boxes:
   units, passed on unclipped (the RLModule computes it as ``pi_dp(s, w)``).
 
 The base policy is named in ``env_config["base_policy"]`` (a :class:`BasePolicySpec` dict);
-``DSRLConfig`` fills it in from its ``base_policy_path``.
+``DSRLConfig`` fills it in from its ``base_policy_path``. The task options
+(:data:`~dsrl_ray.envs.tasks.TASK_OPTIONS`: ``terminate_on_success``, ``horizon_is_terminal``,
+``gym_version``) are read from ``env_config`` too; ``DSRLConfig`` fills in those set in its
+settings, and the ones left out keep the task's defaults.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 from dsrl_ray.policies.spec import BasePolicySpec, load_base_policy
 from dsrl_ray.envs import TASKS, ChunkedEnv
 from dsrl_ray.envs.make import check_policy_fits, make_chunked_env
+from dsrl_ray.envs.tasks import TaskOptions
 
 ENV_PREFIX = "dsrl/"
 
@@ -56,7 +60,8 @@ def make_env(env_config: dict, *, task: str) -> FlatChunkEnv:
     """Env creator registered as ``"dsrl/<task>"`` (``env_config`` is RLlib's ``EnvContext``).
 
     Args:
-        env_config: must hold ``"base_policy"``: ``{"path", "sha256", "dppo_kwargs"}``.
+        env_config: must hold ``"base_policy"``: ``{"path", "sha256", "dppo_kwargs"}``; may hold the
+            task options (``terminate_on_success``, ``horizon_is_terminal``, ``gym_version``).
         task: a key of ``dsrl_ray.envs.TASKS``.
     """
     if "base_policy" not in env_config:
@@ -66,7 +71,8 @@ def make_env(env_config: dict, *, task: str) -> FlatChunkEnv:
         )
     policy = load_base_policy(BasePolicySpec.from_dict(env_config["base_policy"]))
     check_policy_fits(policy, TASKS[task].obs_dim, TASKS[task].act_dim, f"task {task!r}")
-    return FlatChunkEnv(make_chunked_env(task, policy.normalizer, chunk_len=policy.chunk_len))
+    options = TaskOptions.from_mapping(env_config)
+    return FlatChunkEnv(make_chunked_env(task, policy.normalizer, chunk_len=policy.chunk_len, options=options))
 
 
 def register_envs() -> list[str]:

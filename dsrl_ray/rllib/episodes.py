@@ -4,6 +4,10 @@ Layout (``N`` transitions; ``O`` obs length, ``D = A = chunk_len * act_dim``)::
 
     obs (N, O), noise (N, D), executed (N, A), reward (N,), next_obs (N, O),
     terminated (N,) bool, truncated (N,) bool, weights_seq_no (N,) int64
+
+plus, where the runners ship aliasing pairs (DSRL-NA, ``K`` pairs per step)::
+
+    pair_noise (N, K, D), pair_executed (N, K, A), pair_valid (N,) bool (false: offline rows, no pairs)
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ import numpy as np
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.utils.metrics import WEIGHTS_SEQ_NO
 
-from dsrl_ray.rllib.module import EXECUTED
+from dsrl_ray.rllib.module import EXECUTED, PAIR_EXECUTED, PAIR_NOISE
 from dsrl_ray.envs import SIM_ERROR, DemoDataset
 from dsrl_ray.policies import Normalizer
 
 OFFLINE_WEIGHTS_SEQ_NO = -1
 """``weights_seq_no`` of offline transitions (their noise is NaN: they have no latent action)."""
+
+PAIR_VALID = "pair_valid"
+"""Transition field: the row carries aliasing pairs (false for offline rows)."""
 
 
 def empty_transitions(obs_dim: int, noise_dim: int) -> dict[str, np.ndarray]:
@@ -55,42 +62,63 @@ def episodes_to_transitions(episodes: Iterable[SingleAgentEpisode]) -> dict[str,
     The executed chunk is read from ``extra_model_outputs["executed"]``, never from infos
     (RLlib's infos connector is off by one for transitions). A continuing chunk starts with
     the previous chunk's last observation, so ``obs[t] -> next_obs[t]`` pairs are exact.
+    Aliasing pairs, where the runner's module made them, come from ``extra_model_outputs`` too.
 
     An episode that ended in a simulator error (truncated, last info ``sim_error``) loses its
     last transition: that chunk ran only in part and its next observation is not a state the
     simulator reached by executing it. The transitions before it are kept (not terminal).
     """
-    parts = []
-    for ep in episodes:
-        n = len(ep)
-        failed = n > 0 and ep.is_truncated and bool(ep.get_infos(-1).get(SIM_ERROR, False))
-        if failed:
-            n -= 1
-        if n == 0:
-            continue
-        o = np.asarray(ep.get_observations(slice(0, n + 1)), dtype=np.float32)
-        terminated = np.zeros(n, bool)
-        truncated = np.zeros(n, bool)
-        if not failed:
-            terminated[-1] = ep.is_terminated
-            truncated[-1] = ep.is_truncated
-        parts.append(
-            {
-                "obs": o[:-1],
-                "noise": np.asarray(ep.get_actions(slice(0, n)), dtype=np.float32).reshape(n, -1),
-                "executed": np.asarray(ep.get_extra_model_outputs(EXECUTED, slice(0, n)), dtype=np.float32).reshape(
-                    n, -1
-                ),
-                "reward": np.asarray(ep.get_rewards(slice(0, n)), dtype=np.float32),
-                "next_obs": o[1:],
-                "terminated": terminated,
-                "truncated": truncated,
-                WEIGHTS_SEQ_NO: np.asarray(
-                    ep.get_extra_model_outputs(WEIGHTS_SEQ_NO, slice(0, n)), dtype=np.int64
-                ).reshape(n),
-            }
-        )
-    return concat_transitions(parts)
+    return concat_transitions(_episode_transitions(ep) for ep in episodes)
+
+
+def _episode_transitions(ep: SingleAgentEpisode) -> dict[str, np.ndarray] | None:
+    """The transitions of one episode chunk (see :func:`episodes_to_transitions`), ``None`` if it has none."""
+    n = len(ep)
+    failed = n > 0 and ep.is_truncated and bool(ep.get_infos(-1).get(SIM_ERROR, False))
+    if failed:
+        n -= 1
+    if n == 0:
+        return None
+    o = np.asarray(ep.get_observations(slice(0, n + 1)), dtype=np.float32)
+    terminated = np.zeros(n, bool)
+    truncated = np.zeros(n, bool)
+    if not failed:
+        terminated[-1] = ep.is_terminated
+        truncated[-1] = ep.is_truncated
+    part = {
+        "obs": o[:-1],
+        "noise": np.asarray(ep.get_actions(slice(0, n)), dtype=np.float32).reshape(n, -1),
+        "executed": np.asarray(ep.get_extra_model_outputs(EXECUTED, slice(0, n)), dtype=np.float32).reshape(n, -1),
+        "reward": np.asarray(ep.get_rewards(slice(0, n)), dtype=np.float32),
+        "next_obs": o[1:],
+        "terminated": terminated,
+        "truncated": truncated,
+        WEIGHTS_SEQ_NO: np.asarray(ep.get_extra_model_outputs(WEIGHTS_SEQ_NO, slice(0, n)), dtype=np.int64).reshape(n),
+    }
+    if PAIR_NOISE in ep.extra_model_outputs:
+        part.update(_episode_pairs(ep, n))
+    return part
+
+
+def _episode_pairs(ep: SingleAgentEpisode, n: int) -> dict[str, np.ndarray]:
+    """The aliasing pairs of the first ``n`` steps: ``pair_noise (n, K, D)``, ``pair_executed (n, K, A)``."""
+    noise = np.asarray(ep.get_extra_model_outputs(PAIR_NOISE, slice(0, n)), dtype=np.float32)
+    executed = np.asarray(ep.get_extra_model_outputs(PAIR_EXECUTED, slice(0, n)), dtype=np.float32)
+    return {
+        PAIR_NOISE: noise.reshape(n, noise.shape[-2], -1),
+        PAIR_EXECUTED: executed.reshape(n, executed.shape[-2], -1),
+        PAIR_VALID: np.ones(n, bool),
+    }
+
+
+def without_pairs(transitions: dict[str, np.ndarray], k: int, noise_dim: int) -> dict[str, np.ndarray]:
+    """``transitions`` (e.g. offline ones) with empty aliasing-pair columns: NaN pairs, ``pair_valid`` false.
+
+    ``k`` pairs of length ``noise_dim`` (= the executed-chunk length) per row, the replay's layout.
+    """
+    n = len(transitions["obs"])
+    nan = np.full((n, k, noise_dim), np.nan, np.float32)
+    return {**transitions, PAIR_NOISE: nan, PAIR_EXECUTED: nan.copy(), PAIR_VALID: np.zeros(n, bool)}
 
 
 def demos_to_transitions(

@@ -9,7 +9,11 @@ in one batched pi_dp call. It returns
 
 - ``actions``: ``w`` (B, D), what the episode stores as the latent action;
 - ``actions_for_env`` and ``executed``: ``pi_dp(s, w)`` (B, A), what the env executes; the
-  runner keeps ``executed`` per step in the episode's ``extra_model_outputs``.
+  runner keeps ``executed`` per step in the episode's ``extra_model_outputs``;
+- with ``aliasing_pairs = K > 0`` (DSRL-NA, pairs from the actors) also ``pair_noise`` (B, K, D),
+  K draws ``w_k ~ N(0, I)``, and ``pair_executed`` (B, K, A), their chunks ``pi_dp(s, w_k)``,
+  denoised in the same batched call; they too travel as extra model outputs, and the learner
+  distils Q_W on them instead of calling pi_dp.
 
 The learner's copy adds the critics: ``qf`` (Q(s, w) for ``variant="sac"``, Q_A(s, a) for
 ``"na"``), ``target_qf`` and, for NA, ``qf_w`` (Q_W(s, w)). Losses are computed in the
@@ -33,13 +37,16 @@ from ray.rllib.core.learner.utils import make_target_network
 
 from ray.rllib.utils.annotations import override
 
-from dsrl_ray.core.networks import EnsembleCritic, GaussianActor
+from dsrl_ray.core.networks import LOG_STD_MIN, EnsembleCritic, GaussianActor
 from dsrl_ray.core.noise_policy import act
 from dsrl_ray.core.steering import Steering
 from dsrl_ray.policies.spec import BasePolicySpec, load_base_policy
 
 EXECUTED = "executed"
 """Module output / episode extra-model-output / train-batch column: the executed chunk (B, A)."""
+
+PAIR_NOISE, PAIR_EXECUTED = "pair_noise", "pair_executed"
+"""Module outputs / episode extra-model-outputs: aliasing pairs ``w_k`` (B, K, D) and ``pi_dp(s, w_k)`` (B, K, A)."""
 
 NOISE_POLICY, NOISE_BASE = 0, 1
 """Values of the ``noise_mode`` buffer: act with the noise policy, or with ``w ~ N(0, I)``."""
@@ -49,8 +56,9 @@ class DSRLTorchRLModule(DefaultSACTorchRLModule):
     """RLModule of DSRL (both variants); configured by ``model_config["dsrl"]``.
 
     ``model_config["dsrl"]`` keys: ``variant`` ("sac" | "na"), ``hidden`` (list of widths),
-    ``layer_norm`` (bool), ``activation`` (str), ``n_critics`` (int), ``action_magnitude``
-    (float), ``initial_noise_mode`` (0 | 1), ``base_policy`` (:class:`BasePolicySpec` dict).
+    ``layer_norm`` (bool), ``activation`` (str), ``log_std_min`` (float), ``n_critics`` (int),
+    ``action_magnitude`` (float), ``initial_noise_mode`` (0 | 1), ``aliasing_pairs`` (int, pairs
+    per acting step; 0: none), ``base_policy`` (:class:`BasePolicySpec` dict).
     """
 
     @override(DefaultSACTorchRLModule)
@@ -58,6 +66,7 @@ class DSRLTorchRLModule(DefaultSACTorchRLModule):
         cfg = self.model_config["dsrl"]
         self.variant: str = cfg["variant"]
         self.action_magnitude = float(cfg["action_magnitude"])
+        self.aliasing_pairs = int(cfg.get("aliasing_pairs", 0))
         obs_dim = int(self.observation_space.shape[0])
         noise_dim = int(self.action_space.shape[0])
         spec = BasePolicySpec.from_dict(cfg["base_policy"])
@@ -73,7 +82,8 @@ class DSRLTorchRLModule(DefaultSACTorchRLModule):
         object.__setattr__(self, "_steering", Steering(policy))  # unregistered: no state_dict(), not moved by .to()
         net = dict(layer_norm=bool(cfg["layer_norm"]), activation=cfg["activation"])
         hidden = [int(h) for h in cfg["hidden"]]
-        self.pi = GaussianActor(obs_dim, noise_dim, hidden, **net)
+        log_std_min = float(cfg.get("log_std_min", LOG_STD_MIN))
+        self.pi = GaussianActor(obs_dim, noise_dim, hidden, log_std_min=log_std_min, **net)
         self.register_buffer("noise_mode", torch.tensor(int(cfg["initial_noise_mode"]), dtype=torch.int64))
         if not self.inference_only:
             critic_in = noise_dim  # Q(s, w) for SAC; Q_A(s, a) for NA (A == D)
@@ -88,22 +98,37 @@ class DSRLTorchRLModule(DefaultSACTorchRLModule):
         return self._steering.policy
 
     def pi_dp_flat(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """``pi_dp`` on flattened noise: ``(B, O), (B, D) -> (B, A)``, no gradient.
+        """``pi_dp`` on flattened noise: ``(B, O), (B, D) -> (B, A)``, no gradient."""
+        return self._steering_on(obs.device).flat(obs, noise)
 
-        pi_dp runs on the device of ``obs``: a learner or runner on a GPU gets its own replica
-        there on first use (loaded from the same file and checked against the same sha256).
+    def _steering_on(self, device: torch.device) -> Steering:
+        """pi_dp's :class:`Steering` on ``device``.
+
+        A learner or runner on a GPU gets its own replica there on first use (loaded from the
+        same file and checked against the same sha256).
         """
-        if self._steering.device != obs.device:
-            object.__setattr__(self, "_steering", Steering(load_base_policy(self._pi_dp_spec, device=obs.device)))
-        return self._steering.flat(obs, noise)
+        if self._steering.device != device:
+            object.__setattr__(self, "_steering", Steering(load_base_policy(self._pi_dp_spec, device=device)))
+        return self._steering
 
     # ------------------------------------------------------------------ acting
     def _act(self, batch: dict[str, Any], explore: bool) -> dict[str, torch.Tensor]:
         obs = batch[Columns.OBS]
         how = "base" if int(self.noise_mode) == NOISE_BASE else ("explore" if explore else "mode")
-        w = act(self.pi, obs, how, self.action_magnitude)
-        executed = self.pi_dp_flat(obs, w)
-        return {Columns.ACTIONS: w, Columns.ACTIONS_FOR_ENV: executed, EXECUTED: executed}
+        bound = self.action_magnitude if self.variant == "sac" else None  # released DSRL-SAC clips its warm-up noise
+        w = act(self.pi, obs, how, self.action_magnitude, base_noise_bound=bound)
+        if not self.aliasing_pairs:
+            executed = self.pi_dp_flat(obs, w)
+            return {Columns.ACTIONS: w, Columns.ACTIONS_FOR_ENV: executed, EXECUTED: executed}
+        steering = self._steering_on(obs.device)
+        executed, pair_noise, pair_executed = steering.flat_with_pairs(obs, w, self.aliasing_pairs)
+        return {
+            Columns.ACTIONS: w,
+            Columns.ACTIONS_FOR_ENV: executed,
+            EXECUTED: executed,
+            PAIR_NOISE: pair_noise,
+            PAIR_EXECUTED: pair_executed,
+        }
 
     @override(DefaultSACTorchRLModule)
     def _forward_inference(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, torch.Tensor]:

@@ -20,6 +20,10 @@ MODULE_SUBDIR = Path("learner_group") / "learner" / "rl_module" / "default_polic
 """Where ``Algorithm.save_to_path`` puts the RLModule inside a checkpoint directory."""
 
 
+class UntrainedNoisePolicyError(ValueError):
+    """A DSRL checkpoint whose noise policy still acts with the base policy's ``w ~ N(0, I)``."""
+
+
 class NoisePolicy:
     """Steering noise of a trained DSRL module: ``w = action_magnitude * tanh(u)``.
 
@@ -30,20 +34,24 @@ class NoisePolicy:
         module: the DSRL RLModule (its actor ``pi`` and its frozen base policy are used).
         explore: sample the noise instead of taking the mode.
         seed: seed of the sampling generator.
+        source: how an error names the module (e.g. its checkpoint path).
 
     Calling it maps normalised observations ``(B, obs_dim)`` (numpy) to noise
     ``(B, chunk_len, act_dim)`` float32, the layout ``evaluate_policy``'s ``noise_fn`` takes.
     """
 
-    def __init__(self, module: DSRLTorchRLModule, *, explore: bool = False, seed: int = 0) -> None:
+    def __init__(
+        self, module: DSRLTorchRLModule, *, explore: bool = False, seed: int = 0, source: str = "this checkpoint"
+    ) -> None:
         if int(module.noise_mode) == NOISE_BASE:
-            raise ValueError(
-                "this checkpoint's noise policy was never trained (it still acts with w ~ N(0, I): "
+            raise UntrainedNoisePolicyError(
+                f"the noise policy of {source} was never trained (it still acts with w ~ N(0, I): "
                 "the run stopped during init_rollout_steps); train longer before evaluating it"
             )
         self.module = module.eval()
         self.base_policy: BasePolicy = module.pi_dp
-        self.base_policy_path = Path(module.model_config["dsrl"]["base_policy"]["path"])
+        path = module.model_config["dsrl"]["base_policy"]["path"]
+        self.base_policy_path = None if path is None else Path(path)  # None: a factory-built base policy
         self.noise_shape = tuple(self.base_policy.noise_shape)
         self.explore = explore
         self._generator = torch.Generator().manual_seed(seed)
@@ -73,4 +81,4 @@ def load_noise_policy(checkpoint: str | os.PathLike, *, explore: bool = False, s
     module = RLModule.from_checkpoint(os.fspath(module_dir.resolve()))
     if not isinstance(module, DSRLTorchRLModule):
         raise TypeError(f"{str(path)!r} holds a {type(module).__name__}, not a DSRL module")
-    return NoisePolicy(module, explore=explore, seed=seed)
+    return NoisePolicy(module, explore=explore, seed=seed, source=repr(str(path)))

@@ -1,7 +1,8 @@
 """Runner and learner plumbing that RLlib 2.60 keeps private: every such access lives in this file.
 
 DSRL drives RLlib below its public API in a few places (the weights state server, restarted
-runners, learner calls without a metrics reduce). Each is one small function here, named for
+runners, learner calls without a metrics reduce, the learner's gradient path: losses,
+parameters and device). Each is one small function here, named for
 what it does, so a Ray upgrade has exactly one file to check (``docs/rllib-integration.md``).
 
 Functions whose first argument is ``env_runner`` run on an env-runner actor
@@ -111,3 +112,32 @@ def count_restored(algorithm: Any, n: int) -> None:
 def disable_auto_state_sync(config: Any) -> None:
     """Stop RLlib from syncing env-runner states itself (DSRL pushes weights through its state server)."""
     config._dont_auto_sync_env_runner_states = True
+
+
+# ---------------------------------------------------------------------------- learner internals (gradient path)
+def learner_device(learner: Any) -> Any:
+    """The torch device the learner trains on."""
+    return learner._device
+
+
+def learner_params(learner: Any) -> dict:
+    """The learner's ``{param ref: parameter}`` map (what ``filter_param_dict_for_optimizer`` filters)."""
+    return learner._params
+
+
+def pop_loss(learner: Any, module_id: str, name: str) -> Any:
+    """Take the loss :func:`record_loss` recorded for optimizer ``name`` this step (``None`` if there is none)."""
+    return learner._temp_losses.pop((module_id, f"{name}_loss"), None)
+
+
+def check_no_losses_left(learner: Any) -> None:
+    """Raise if a recorded loss names no optimizer (a misspelt name would otherwise train nothing)."""
+    if learner._temp_losses:
+        left = sorted(str(key) for key in learner._temp_losses)
+        learner._temp_losses.clear()
+        raise ValueError(f"losses {left} have no optimizer of that name")
+
+
+def has_grad_scalers_or_lr_schedulers(learner: Any) -> bool:
+    """Whether the learner uses AMP grad scalers or torch lr schedulers (RLlib's own apply path handles them)."""
+    return learner._grad_scalers is not None or learner._lr_scheduler_classes is not None

@@ -1,8 +1,10 @@
-"""The cluster launcher YAMLs validate against Ray's schema and say what docs/cluster.md says; the job script's flags."""
+"""The cluster launcher YAMLs validate against Ray's schema and say what docs/cluster.md says; the job script
+(`dsrl-ray train --address auto`) and the train command's cluster flags."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -52,24 +54,62 @@ def test_onprem_yaml_targets_the_local_ssh_server():
     assert config["auth"]["ssh_user"] and config["auth"]["ssh_private_key"]
 
 
-def test_train_job_flags_become_experiment_overrides(twogoal_policy_path):
+def test_train_job_is_dsrl_ray_train_on_the_cluster(monkeypatch):
+    from dsrl_ray.app import cli
+
+    calls = []
+    monkeypatch.setattr(cli, "main", calls.append)
+    job = _train_job()
+    job.main(["--config", "lift_na", "--progress"])
+    assert calls == [["train", "--address", "auto", "--workdir", str(ROOT), "--no-progress", "--config", "lift_na",
+                      "--progress"]]
+    args = cli.build_parser().parse_args(calls[0])
+    assert (args.func, args.address, args.workdir, args.progress) == (cli.cmd_train, "auto", ROOT, True)
+    job.main(["--config", "lift_na", "--address", "10.0.0.1:6379", "--workdir", "/data"])
+    args = cli.build_parser().parse_args(calls[1])
+    assert (args.address, str(args.workdir), args.progress) == ("10.0.0.1:6379", "/data", False)
+    assert job.project_root() == ROOT
+
+
+def test_train_sizing_flags_become_experiment_overrides_and_the_plan(tmp_path):
+    from dsrl_ray.app import cli
     from dsrl_ray.experiment import CONFIG_DIR, load_experiment
 
-    job = _train_job()
-    args = job.build_parser().parse_args(
-        ["--config", "configs/twogoal_na.yaml", "--profile", "cpu", "--env-steps", "1", "--num-env-runners", "4",
-         "--num-gpus-per-env-runner", "0.25", "--num-learners", "1", "--num-gpus-per-learner", "1",
-         "--base-policy", str(twogoal_policy_path)]
+    policy = tmp_path / "policy.pt"  # only its existence is checked here
+    policy.write_bytes(b"")
+
+    args = cli.build_parser().parse_args(
+        ["train", "--config", "twogoal_na", "--profile", "cpu", "--env-steps", "1", "--num-env-runners", "4",
+         "--num-envs-per-env-runner", "2", "--num-cpus-per-env-runner", "2", "--num-gpus-per-env-runner", "0.25",
+         "--num-learners", "1", "--num-gpus-per-learner", "1", "--base-policy", str(policy)]
     )
-    overrides = job.overrides_from_args(args)
-    assert overrides["env_runners"] == {"num_env_runners": 4, "num_gpus_per_env_runner": 0.25}
+    overrides = cli.train_overrides(args)
+    assert overrides["env_runners"] == {"num_env_runners": 4, "num_envs_per_env_runner": 2,
+                                        "num_cpus_per_env_runner": 2.0, "num_gpus_per_env_runner": 0.25}
     assert overrides["learners"] == {"num_learners": 1, "num_gpus_per_learner": 1.0}
     experiment = load_experiment(CONFIG_DIR / "twogoal_na.yaml", profile="cpu").override(overrides)
     config = experiment.to_dsrl_config()
     assert (config.num_env_runners, config.num_gpus_per_env_runner) == (4, 0.25)
     assert (config.num_learners, config.num_gpus_per_learner) == (1, 1.0)
     assert experiment.stop.env_steps == 1
-    plan = job.describe_plan(config, {"CPU": 16.0, "GPU": 1.0}, nodes=2)
+    plan = cli.describe_plan(config, {"CPU": 16.0, "GPU": 1.0}, nodes=2)
     assert "2 alive nodes, 16 CPUs, 1 GPUs" in plan
-    assert "4 env runners x (1 CPU + 0.25 GPU), 4 envs each = 4 CPUs, 1 GPUs" in plan
-    assert job.project_root() == ROOT
+    assert "4 env runners x (2 CPU + 0.25 GPU), 2 envs each = 8 CPUs, 1 GPUs" in plan
+    assert "learner in 1 learner actor(s) with 1 GPU each" in plan
+
+
+def test_a_named_address_presents_the_ray_token(tmp_path, monkeypatch):
+    from dsrl_ray.app import cli
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("RAY_AUTH_MODE", "")  # recorded, so whatever the CLI sets is undone after the test
+    monkeypatch.delenv("RAY_AUTH_MODE")
+    cli._present_ray_token("10.0.0.1:6379")
+    assert "RAY_AUTH_MODE" not in os.environ, "no token file, nothing to present"
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text("x" * 64)
+    for address in (None, "auto"):  # local Ray, or Ray's own token handling for auto
+        cli._present_ray_token(address)
+        assert "RAY_AUTH_MODE" not in os.environ
+    cli._present_ray_token("10.0.0.1:6379")
+    assert os.environ["RAY_AUTH_MODE"] == "token"

@@ -264,3 +264,40 @@ def test_limiter_rejects_bad_arguments():
         lim.on_insert(-1)
     with pytest.raises(ValueError):
         lim.on_update(-1)
+
+
+def test_sample_where_draws_only_flagged_rows_and_follows_overwrites():
+    buf = FlatReplay(6, OBS, NOISE, ACT, extra_fields={"pair_valid": ((), np.bool_)}, seed=0)
+    buf.add({**make_batch([0, 1, 2, 3]), "pair_valid": np.array([False, True, False, True])})
+    ids = {int(r) // 10 for r in buf.sample(200, where="pair_valid")["reward"]}
+    assert ids == {1, 3}
+    buf.add({**make_batch([4, 5, 6]), "pair_valid": np.array([True, False, True])})  # 6 overwrites row 0 (id 0)
+    np.testing.assert_array_equal(buf.rows_where("pair_valid"), [0, 1, 3, 4])
+    ids = {int(r) // 10 for r in buf.sample(400, where="pair_valid")["reward"]}
+    assert ids == {1, 3, 4, 6}
+    only = buf.sample(3, fields=("obs", "pair_valid"), where="pair_valid")
+    assert set(only) == {"obs", "pair_valid"} and bool(only["pair_valid"].all())
+    with pytest.raises(KeyError, match="'reward' is not a scalar boolean field"):
+        buf.sample(1, where="reward")
+    with pytest.raises(KeyError, match="unknown field"):
+        buf.sample(1, fields=("nope",))
+    empty = FlatReplay(3, OBS, NOISE, ACT, extra_fields={"pair_valid": ((), np.bool_)})
+    empty.add({**make_batch([0]), "pair_valid": np.array([False])})
+    with pytest.raises(ValueError, match="no stored row has 'pair_valid' set"):
+        empty.sample(1, where="pair_valid")
+
+
+def test_select_pairs_picks_one_stored_pair_per_row():
+    from dsrl_ray.core.replay import select_pairs
+
+    b, k = 300, 4
+    pair_noise = torch.arange(b * k, dtype=torch.float32).reshape(b, k, 1).expand(b, k, NOISE).clone()
+    pair_executed = -pair_noise[..., :ACT]
+    noise, executed = select_pairs(pair_noise, pair_executed, np.random.default_rng(0))
+    assert noise.shape == (b, NOISE) and executed.shape == (b, ACT)
+    chosen = noise[:, 0].long()
+    assert torch.equal(chosen // k, torch.arange(b))  # each row's own pair
+    assert torch.equal(executed, -noise[:, :ACT])  # w and its chunk stay together
+    assert set((chosen % k).tolist()) == set(range(k))
+    with pytest.raises(ValueError, match="same \\(B, K\\)"):
+        select_pairs(pair_noise, pair_executed[:, :2], np.random.default_rng(0))

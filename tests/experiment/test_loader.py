@@ -73,9 +73,14 @@ def test_paper_hyperparameters_in_robomimic_and_gym_configs():
     lift = load_experiment(CONFIGS / "lift_na.yaml")
     assert lift.training.hidden_sizes == [2048, 2048, 2048] and lift.training.layer_norm
     assert (lift.training.action_magnitude, lift.training.target_entropy, lift.training.n_critics) == (1.5, 0.0, 2)
-    assert lift.training.utd >= 20 and 1000 <= lift.training.init_rollout_steps <= 5000
+    # The released run's ratios per inserted transition (4 envs; see test_paper_fidelity.py).
+    assert (lift.training.utd, lift.training.init_rollout_steps, lift.training.q_w_utd) == (7.5, 6004, 2.5)
+    can = load_experiment(CONFIGS / "can_na.yaml")
+    assert (can.training.utd, can.training.init_rollout_steps, can.training.q_w_utd) == (5.0, 6004, 2.5)
     hopper = load_experiment(CONFIGS / "hopper_sac.yaml")
     assert hopper.training.hidden_sizes == [128, 128, 128]
+    assert (hopper.training.utd, hopper.training.init_rollout_steps) == (2.5, 8004)
+    assert load_experiment(CONFIGS / "hopper_na.yaml").training.q_w_utd == 1.25
     assert hopper.base_policy_dppo.to_kwargs()["activation_type"] == "ReLU"
     assert (hopper.base_policy_dppo.denoising_steps, hopper.base_policy_dppo.ddim_steps) == (20, 5)
 

@@ -86,8 +86,9 @@ def test_train_writes_checkpoints_progress_and_tensorboard_then_resumes(
     assert (effective.stop.env_steps, effective.seed, effective.base_policy) == (150, 3, str(base_policy))
     assert "final checkpoint:" in capsys.readouterr().out
 
-    with pytest.raises(SystemExit, match="--resume"):
+    with pytest.raises(SystemExit) as refused:
         main([*argv, "--env-steps", "250"])
+    assert refused.value.code == 2 and "--resume" in capsys.readouterr().err
 
     main([*argv, "--env-steps", "250", "--resume"])
     rows = read_progress(run_dir)

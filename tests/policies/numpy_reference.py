@@ -1,7 +1,9 @@
-"""Independent float64 numpy implementation of DPPO's schedule, epsilon MLP and DDIM, for tests.
+"""Independent float64 numpy implementation of DPPO's schedule, epsilon MLP and DDIM, and of the
+flow-matching velocity, ODE samplers and loss, for tests.
 
 Written from the formulas (not from our torch code): cosine alpha-bar on ``k / T``, betas clipped
-to 0.999, DDIM leading timesteps, and a forward pass read straight from a DPPO-layout state dict.
+to 0.999, DDIM leading timesteps, and a forward pass read straight from a DPPO-layout state dict;
+for flows the linear path ``x_t = (1 - t) noise + t action`` integrated from ``t = 0`` to ``1``.
 """
 
 from __future__ import annotations
@@ -98,6 +100,40 @@ def ddim(state: dict, arch, cond: np.ndarray, noise: np.ndarray) -> tuple[np.nda
         eps = (x - np.sqrt(a) * x0) / np.sqrt(1 - a)
         x = np.sqrt(a_prev) * x0 + np.sqrt(1 - a_prev) * eps
     return x, clipped
+
+
+def velocity(state: dict, arch, x: np.ndarray, t: np.ndarray, cond: np.ndarray) -> np.ndarray:
+    """Flow velocity: the same MLP, its sinusoidal embedding fed ``time_scale * t`` for ``t (B,)`` in [0, 1]."""
+    return epsilon(state, arch, x, arch.time_scale * np.asarray(t, dtype=np.float64), cond)
+
+
+def flow(state: dict, arch, cond: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, int]:
+    """Euler or midpoint ODE from ``noise`` at t = 0 to t = 1 in ``arch.flow_steps`` steps, clipped to [-1, 1].
+
+    Returns the chunk ``(B, Ta, Da)`` and how many entries the final clip changed.
+    """
+    x = noise.astype(np.float64)
+    n = len(x)
+    h = 1.0 / arch.flow_steps
+    for i in range(arch.flow_steps):
+        t = np.full(n, i * h)
+        k1 = velocity(state, arch, x, t, cond)
+        if arch.sampler == "euler":
+            x = x + h * k1
+        elif arch.sampler == "midpoint":
+            k2 = velocity(state, arch, x + h / 2 * k1, t + h / 2, cond)
+            x = x + h * k2
+        else:
+            raise ValueError(arch.sampler)
+    clipped = int(np.sum(np.abs(x) > 1))
+    return np.clip(x, -1.0, 1.0), clipped
+
+
+def flow_loss(state: dict, arch, obs: np.ndarray, actions: np.ndarray, t: np.ndarray, noise: np.ndarray) -> float:
+    """``mean((v((1 - t) noise + t a, t, obs) - (a - noise))^2)`` over every entry."""
+    s = t[:, None, None]
+    x_t = (1 - s) * noise + s * actions
+    return float(np.mean((velocity(state, arch, x_t, t, obs) - (actions - noise)) ** 2))
 
 
 def state_to_numpy(state: dict) -> dict:

@@ -58,7 +58,7 @@ def _runner_pi_weights(algo) -> list[dict[str, np.ndarray]]:
 
 
 def test_checkpoint_round_trip_is_bit_exact(ray_local, twogoal_config, tmp_path):
-    config = twogoal_config(runners=1, variant="na", utd=2, store_buffer_in_checkpoints=True)
+    config = twogoal_config(runners=1, variant="na", utd=2, q_w_utd=1, store_buffer_in_checkpoints=True)
     algo = config.build_algo()
     try:
         for _ in range(4):
@@ -78,8 +78,11 @@ def test_checkpoint_round_trip_is_bit_exact(ray_local, twogoal_config, tmp_path)
         _assert_trees_equal(before["optimizer"], after["optimizer"])
         # log-alpha (not in RLlib's own learner state), limiter counters, RNG states, the replay.
         _assert_trees_equal(before[DSRL_STATE], after[DSRL_STATE])
-        _assert_trees_equal(before[REPLAY_STATE], after[REPLAY_STATE])
+        _assert_trees_equal(before[REPLAY_STATE], after[REPLAY_STATE])  # incl. the runners' aliasing pairs
+        pairs = after[REPLAY_STATE]["data"]["pair_executed"]
+        assert pairs.shape[1:] == (4, 8) and np.isfinite(pairs).all() and np.abs(pairs).max() > 0
         assert after[DSRL_STATE]["limiter"]["num_updates"] > 0
+        assert after[DSRL_STATE]["q_w_limiter"]["num_updates"] > 0
         assert float(after[DSRL_STATE]["log_alpha"]["default_policy"][0]) != 0.0  # trained, not reset to log(1)
         assert restored.iteration == iteration
         assert env_steps > 0 and restored.metrics.peek(ENV_STEPS) == env_steps

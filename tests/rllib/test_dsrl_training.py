@@ -38,24 +38,31 @@ def _learner_counters(algo) -> tuple[int, int]:
 
 @pytest.mark.parametrize("variant", ["na", "sac"])
 def test_sync_mode_trains_on_exact_chunks_at_the_exact_ratio(ray_local, twogoal_config, variant):
-    config = twogoal_config(runners=2, variant=variant, utd=2, check_executed=True)
+    # NA: the block schedule (1 Q_W step per transition on its own batches of the runners' stored pairs).
+    config = twogoal_config(runners=2, variant=variant, utd=2, q_w_utd=1, check_executed=True)
     algo = config.build_algo()
     try:
-        errors, inserted_seen = [], []
+        errors, pair_errors, inserted_seen = [], [], []
         for _ in range(4):
             result = algo.train()
-            err = _module_stat(result, "executed_max_abs_err")
-            if err is not None:
-                errors.append(float(err))
+            for key, seen in (("executed_max_abs_err", errors), ("pair_max_abs_err", pair_errors)):
+                if _module_stat(result, key) is not None:
+                    seen.append(float(_module_stat(result, key)))
             inserted, updates = _learner_counters(algo)
             inserted_seen.append(inserted)
             # Sync mode: after every round the learner has done exactly utd * (inserted - warm-up) steps.
             assert updates == max(0, 2 * (inserted - 20))
+            if variant == "na":
+                assert _on_learner(algo, lambda lrn: lrn.q_w_limiter.num_updates) == max(0, inserted - 20)
             assert result["num_env_steps_sampled_lifetime"] == inserted
             # Both runners finished their pull before sampling: lag is the steps of this round only.
             assert result[DSRL_METRICS]["runner_version_lag_max"] <= 2 * (inserted - 20) + 1
         assert len(errors) >= 3, "the learner trained on fewer batches than expected"
         assert max(errors) < 1e-5
+        if variant == "na":  # every stored pair the learner distilled on: max |a_k - pi_dp(s, w_k)|
+            assert len(pair_errors) >= 3 and max(pair_errors) < 1e-5
+        else:
+            assert not pair_errors
         assert inserted_seen == sorted(inserted_seen) and inserted_seen[0] > 0
     finally:
         algo.stop()
@@ -66,18 +73,19 @@ def test_async_mode_keeps_the_ratio_and_the_chunks(ray_local, twogoal_config):
                             async_max_steps_per_call=16)
     algo = config.build_algo()
     try:
-        errors = []
+        errors, pair_errors = [], []  # Q_W interleaved (q_w_utd None) on the stored pairs of each batch
         for _ in range(12):
             result = algo.train()
-            err = _module_stat(result, "executed_max_abs_err")
-            if err is not None:
-                errors.append(float(err))
+            for key, seen in (("executed_max_abs_err", errors), ("pair_max_abs_err", pair_errors)):
+                if _module_stat(result, key) is not None:
+                    seen.append(float(_module_stat(result, key)))
         # Work off everything owed, then the ratio must hold exactly.
         owed = _on_learner(algo, lambda lrn: lrn.limiter.steps_owed())
         inserted, updates = _learner_counters(algo)
         assert updates + owed == max(0, inserted - 20)
         assert owed <= config.async_max_backlog + config.async_max_steps_per_call
         assert errors and max(errors) < 1e-5
+        assert pair_errors and max(pair_errors) < 1e-5
         assert "learner_backlog" in result[DSRL_METRICS]
     finally:
         algo.stop()
@@ -175,8 +183,10 @@ def test_na_preloads_offline_demos_into_the_replay(ray_local, twogoal_config, tw
             result = algo.train()
         inserted, updates = _learner_counters(algo)
         assert _on_learner(algo, lambda lrn: len(lrn.replay)) == demo_steps + inserted
+        assert _on_learner(algo, lambda lrn: int(lrn.replay.storage()["pair_valid"].sum())) == inserted  # demos: none
         assert updates == inserted - 20 > 0
-        assert math.isfinite(_module_stat(result, "qf_loss"))
+        assert math.isfinite(_module_stat(result, "qf_loss")) and math.isfinite(_module_stat(result, "qf_w_loss"))
         assert _module_stat(result, "executed_max_abs_err") < 1e-5  # offline rows (NaN noise) are skipped
+        assert _module_stat(result, "pair_max_abs_err") < 1e-5  # and so are their (absent) pairs
     finally:
         algo.stop()

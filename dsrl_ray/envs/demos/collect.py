@@ -111,7 +111,7 @@ def collect_demos(
     robosuite episodes also store ``states`` and ``model_file`` for replay.
 
     Args:
-        task_name: a task with a scripted demonstrator (``lift``, ``can``, ``twogoal``).
+        task_name: a task with a scripted demonstrator (``TaskSpec.demonstrator``; see ``demo_tasks()``).
         n_demos: number of episodes to write.
         sigma: action-noise standard deviation of the demonstrator.
         seed: seed of the whole collection.

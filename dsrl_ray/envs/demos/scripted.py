@@ -9,6 +9,7 @@ Can 100 % at sigma 0 (~117 steps), 100 % at 0.1, 95 % at 0.2, 65 % at 0.3.
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 
 import gymnasium
@@ -256,5 +257,6 @@ def make_demonstrator(task_name: str, env: gymnasium.Env, sigma: float) -> Scrip
     name = get_task_spec(task_name).demonstrator
     if name is None:
         raise ValueError(f"task {task_name!r} has no scripted demonstrator; tasks with one: {demo_tasks()}")
-    demonstrator_cls: type[ScriptedDemonstrator] = globals()[name]
+    module, _, cls = name.partition(":")
+    demonstrator_cls: type[ScriptedDemonstrator] = getattr(importlib.import_module(f"dsrl_ray.envs.demos.{module}"), cls)
     return demonstrator_cls.for_env(env, sigma)

@@ -18,8 +18,11 @@ Timed: ``insert_and_train`` of one transition with ``utd`` = steps per round (re
 each reports its best round. ``--compile`` also times the Q_A target's pi_dp call (batch 128)
 eager and under ``torch.compile``, with the compile time.
 
-Output: gradient steps/s per learner, NA / SAC step time, and last ``ratio X`` =
-(na actor steps/s) / (na learner steps/s). Goals: ratio >= 2.5; NA <= 1.5x SAC.
+Output: gradient steps/s per learner, NA / SAC step time, the cost ``P`` of one pi_dp call at
+batch 128, and last ``ratio X`` = (na actor steps/s) / (na learner steps/s). Goals: ratio >= 2.5;
+NA <= 1.5x SAC. Both NA learners share the same sampler and the same Q_A-target call, and the
+learner path adds one pi_dp call per step, so ``ratio ~ 1 + P / T_actor`` with ``P < T_actor``:
+below 2 whatever the sampler costs (the bound is printed with the measurement).
 
 Usage: ``python bench/bench_learner_throughput.py [--quick] [--compile]``
 """
@@ -141,6 +144,13 @@ def compile_probe(policy_path: Path, calls: int) -> None:
           f"{compile_s / max(best['eager'] - best['compiled'], 1e-9):.0f} calls)")
 
 
+def pi_dp_call_seconds(policy_path: Path, calls: int) -> float:
+    """Best-of-4 seconds of one pi_dp call on a batch of 128 (the Q_A target's call), eager."""
+    module = build_learner(policy_path, 1, variant="na").dsrl_module
+    obs, noise = torch.randn(BATCH, LIFT_CPU.obs_dim), torch.randn(BATCH, module.action_space.shape[0])
+    return time_rounds({"pi_dp": lambda: [module.pi_dp_flat(obs, noise) for _ in range(calls)]}, calls, rounds=4)["pi_dp"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps and rounds (about a minute)")
@@ -153,6 +163,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_learner_") as tmp:
         policy_path = write_base_policy(LIFT_CPU, Path(tmp))
         best = time_rounds(learner_runs(policy_path, steps, rounds), steps, rounds)
+        pi_dp_s = pi_dp_call_seconds(policy_path, calls=steps)
         if args.compile:
             compile_probe(policy_path, calls=steps)
     print(f"{'learner':<11} {'ms/step':>8} {'steps/s':>8}")
@@ -160,6 +171,8 @@ def main() -> None:
         print(f"{name:<11} {1e3 * seconds:>8.2f} {1 / seconds:>8.1f}")
     na_vs_sac = best["na actor"] / best["sac"]
     print(f"NA / SAC step time {na_vs_sac:.2f}x (goal <= {SAC_GOAL}x: {'met' if na_vs_sac <= SAC_GOAL else 'MISSED'})")
+    print(f"pi_dp call (batch {BATCH}) P = {1e3 * pi_dp_s:.2f} ms = {pi_dp_s / best['na actor']:.0%} of an "
+          f"na actor step; ratio bound 1 + P / T_actor = {1 + pi_dp_s / best['na actor']:.2f}")
     ratio = best["na learner"] / best["na actor"]
     print(f"ratio {ratio:.2f}  (na actor / na learner steps/s; goal >= {RATIO_GOAL}: "
           f"{'met' if ratio >= RATIO_GOAL else 'MISSED'})")

@@ -43,7 +43,7 @@ import dsrl_ray
 from dsrl_ray.rllib import DSRLConfig
 from dsrl_ray.policies.spec import BasePolicySpec, load_base_policy
 from dsrl_ray.core.settings import PROFILES
-from dsrl_ray.rllib.module import NOISE_BASE, NOISE_POLICY
+from dsrl_ray.rllib.module import ACT_BASE_NOISE, ACT_NOISE_POLICY
 from dsrl_ray.envs import collect_demos, make_chunked_env
 from dsrl_ray.policies import BasePolicy
 from dsrl_ray.envs.tasks import get_task_spec
@@ -119,11 +119,11 @@ def build_runner(task: str, policy_path: Path, hidden: list[int], num_envs: int)
     return SingleAgentEnvRunner(config=config)
 
 
-def runner_sampler(runner: SingleAgentEnvRunner, noise_mode: int) -> Callable[[int], int]:
-    """``f(steps)``: sample ``steps`` chunk steps with the module in ``noise_mode``; returns the steps counted."""
+def runner_sampler(runner: SingleAgentEnvRunner, acting_source: int) -> Callable[[int], int]:
+    """``f(steps)``: sample ``steps`` chunk steps, the module acting from ``acting_source``; returns the steps."""
 
     def sample(steps: int) -> int:
-        runner.module.noise_mode.fill_(noise_mode)
+        runner.module.acting_source.fill_(acting_source)
         episodes = runner.sample(num_timesteps=steps)
         return sum(len(e) for e in episodes)
 
@@ -152,8 +152,8 @@ def main() -> None:
         raw = RawLoop(args.task, policy, args.num_envs)
         contenders: dict[str, Callable[[int], int]] = {
             "raw": raw.run,
-            "runner": runner_sampler(runner, NOISE_BASE),
-            "runner (noise policy)": runner_sampler(runner, NOISE_POLICY),
+            "runner": runner_sampler(runner, ACT_BASE_NOISE),
+            "runner (noise policy)": runner_sampler(runner, ACT_NOISE_POLICY),
         }
         best = dict.fromkeys(contenders, 0.0)
         for round_ in range(rounds + 1):  # round 0 warms up

@@ -48,7 +48,7 @@ import dsrl_ray
 from dsrl_ray.rllib import DSRLConfig
 from dsrl_ray.policies.spec import BasePolicySpec, load_base_policy
 from dsrl_ray.core.settings import PROFILES
-from dsrl_ray.rllib.module import NOISE_BASE
+from dsrl_ray.rllib.module import ACT_BASE_NOISE
 from dsrl_ray.rllib.episodes import episodes_to_transitions
 from dsrl_ray.envs import get_task_spec
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
@@ -127,7 +127,7 @@ def ingest_rate(task: str, policy_path: Path, hidden: list[int], num_envs: int, 
     from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
     runner = build_runner(task, policy_path, hidden, num_envs)
-    runner.module.noise_mode.fill_(NOISE_BASE)
+    runner.module.acting_source.fill_(ACT_BASE_NOISE)
     runner.sample(num_timesteps=num_envs * fragment)
     payload = pickle.dumps((runner.sample(num_timesteps=num_envs * fragment), runner.get_metrics()))
     runner.stop()

@@ -23,6 +23,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
+def ray_local():
+    """``ray.init(num_cpus=2)`` without dashboard, workers pinned to one thread; shut down at the end.
+
+    A Ray already initialised in this process (started by an earlier test) is used as it is.
+    """
+    import ray
+
+    if ray.is_initialized():
+        yield ray
+        return
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}},
+        log_to_driver=False,
+    )
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
 def twogoal_run(tmp_path_factory):
     """A TwoGoal run directory with ``demos.hdf5`` and ``base_policy/`` (5000 BC steps), made once per session."""
     from dsrl_ray.app.cli import main
@@ -39,6 +60,17 @@ def twogoal_policy_path(twogoal_run):
     from dsrl_ray.policies.checkpoint import resolve_policy_path
 
     return resolve_policy_path(twogoal_run / "base_policy")
+
+
+@pytest.fixture(scope="session")
+def twogoal_flow_policy_path(twogoal_run):
+    """Path of a TwoGoal flow-matching base-policy checkpoint (the task preset's BC steps on the session's demos)."""
+    from dsrl_ray.app.cli import main
+    from dsrl_ray.policies.checkpoint import resolve_policy_path
+
+    out = twogoal_run / "flow_policy"
+    main(["pretrain", "--policy-type", "flow", "--dataset", str(twogoal_run / "demos.hdf5"), "--out", str(out)])
+    return resolve_policy_path(out)
 
 
 @pytest.fixture

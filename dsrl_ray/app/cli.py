@@ -17,7 +17,7 @@ import logging
 import os
 import shutil
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -106,7 +106,7 @@ def quiet_library_logs() -> None:
 
 
 def _tasks_help() -> tuple[str, str]:
-    """``(every task, the tasks with a scripted demonstrator)``, comma-separated, from the task table."""
+    """``(every task, the tasks with a demonstrator)``, comma-separated, from the task table."""
     from dsrl_ray.envs.tasks import TASKS, demo_tasks
 
     return ", ".join(TASKS), ", ".join(demo_tasks())
@@ -116,10 +116,12 @@ def _add_demos(sub: argparse._SubParsersAction, demo_tasks: str) -> None:
     p = sub.add_parser(
         "demos",
         help="collect scripted demonstrations into a robomimic-layout HDF5 file",
-        description="Run a task's scripted demonstrator with Gaussian action noise of std SIGMA "
-        "and write the episodes as robomimic low-dim HDF5 (data/demo_N/obs/<key>, actions, ...).",
+        description="Run a task's demonstrator with Gaussian action noise of std SIGMA "
+        "and write the episodes as robomimic low-dim HDF5 (data/demo_N/obs/<key>, actions, ...). "
+        "The gym tasks' demonstrator is a SAC policy trained to the task's target return on first use "
+        "(hours on 2 cores) and cached in ~/.cache/dsrl_ray/demonstrators (or $DSRL_RAY_CACHE_DIR).",
     )
-    p.add_argument("--task", default="lift", help=f"a task with a scripted demonstrator: {demo_tasks} (default: lift)")
+    p.add_argument("--task", default="lift", help=f"a task with a demonstrator: {demo_tasks} (default: lift)")
     p.add_argument("--n", type=int, default=None, help="number of demonstrations to keep (default: the task preset)")
     p.add_argument("--sigma", type=float, default=None, help="action-noise std (default: the task preset)")
     p.add_argument("--seed", type=int, default=0)
@@ -177,6 +179,8 @@ def _add_eval(sub: argparse._SubParsersAction, tasks: str) -> None:
                    help=f"task: {tasks} (default: the one stored in the base-policy checkpoint)")
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--seed", type=int, default=1000)
+    p.add_argument("--workers", type=int, default=1,
+                   help="spread the episodes over this many local Ray workers (results do not depend on it)")
     p.add_argument("--json", type=Path, default=None, help="also write the result as JSON here")
     p.add_argument("--video", type=Path, default=None, help="also film the first episode to this .gif or .mp4")
     p.set_defaults(func=cmd_eval)
@@ -199,7 +203,7 @@ def _add_pipeline(sub: argparse._SubParsersAction, demo_tasks: str) -> None:
         "goes under RUN_DIR; steps whose output exists are skipped or resumed.",
     )
     p.add_argument("--task", default="lift",
-                   help=f"a task with a scripted demonstrator: {demo_tasks}, or all of them in turn: all (default: lift)")
+                   help=f"a task with a demonstrator: {demo_tasks}, or all of them in turn: all (default: lift)")
     p.add_argument("--run-dir", type=Path, default=None,
                    help="default: runs/<task> (with --task all: runs/, one directory per task, plus summary.png/.md)")
     p.add_argument("--seed", type=int, default=0)
@@ -211,6 +215,8 @@ def _add_pipeline(sub: argparse._SubParsersAction, demo_tasks: str) -> None:
                    help="cpu: the config's cpu profile (2 cores, default); paper: the paper's setting (a GPU)")
     p.add_argument("--env-steps", type=int, default=None, help="DSRL env-step budget (default: the YAML's)")
     p.add_argument("--num-env-runners", type=int, default=None, help="env runners (default: the YAML's)")
+    p.add_argument("--eval-workers", type=int, default=None,
+                   help="Ray workers for the evaluation episodes (default: one per CPU; results do not depend on it)")
     _add_policy_type(p)
     p.set_defaults(func=cmd_pipeline)
 
@@ -290,12 +296,12 @@ def _check_file_output(path: Path | None, flag: str, suffixes: tuple[str, ...] =
 
 
 def _demo_task_spec(task: str) -> Any:
-    """The ``TaskSpec`` of ``task``, which must have a scripted demonstrator."""
+    """The ``TaskSpec`` of ``task``, which must have a demonstrator."""
     from dsrl_ray.envs.tasks import demo_tasks, get_task_spec
 
     spec = get_task_spec(task)
     if spec.demonstrator is None:
-        raise CommandError(f"--task {task!r} has no scripted demonstrator; expected one of {demo_tasks()}")
+        raise CommandError(f"--task {task!r} has no demonstrator; expected one of {demo_tasks()}")
     return spec
 
 
@@ -372,8 +378,7 @@ def _load_eval_policies(args: argparse.Namespace) -> tuple[str, Any, Any]:
         from dsrl_ray.app.train import latest_checkpoint
         from dsrl_ray.rllib.noise_policy import load_noise_policy
 
-        noise_fn = load_noise_policy(latest_checkpoint(args.steered) or args.steered, explore=not args.deterministic,
-                                     seed=args.seed)
+        noise_fn = load_noise_policy(latest_checkpoint(args.steered) or args.steered, explore=not args.deterministic)
     if args.policy is not None:
         path = resolve_policy_path(args.policy)
         policy = load_policy(path)
@@ -393,13 +398,17 @@ def _write_json_atomically(data: Any, path: Path) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from dsrl_ray.eval import evaluate_policy
     from dsrl_ray.eval.video import film_episode, side_by_side, write_video
+    from dsrl_ray.rllib.eval_workers import evaluate_on_workers
 
+    if args.workers < 1:
+        raise CommandError(f"--workers {args.workers}; expected at least 1")
     _check_file_output(args.json, "--json")
     _check_file_output(args.video, "--video", VIDEO_SUFFIXES)
     task, policy, noise_fn = _load_eval_policies(args)
-    result = evaluate_policy(task, policy, args.episodes, seed=args.seed, noise_fn=noise_fn)
+    with _ray_session(None) if args.workers > 1 else nullcontext():
+        result = evaluate_on_workers(task, policy, args.episodes, seed=args.seed, workers=args.workers,
+                                     noise_fn=noise_fn)
     print(result.summary())
     if args.json:
         _write_json_atomically(result.to_dict(), args.json)
@@ -430,6 +439,7 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
             env_steps=args.env_steps,
             num_env_runners=args.num_env_runners,
             policy_type=args.policy_type,
+            eval_workers=args.eval_workers,
         )
         for task in tasks
     ]

@@ -40,6 +40,8 @@ class PipelineSettings:
         num_env_runners: env runners (default: the YAML's).
         progress: show progress bars.
         policy_type: the base policy to pretrain: ``"diffusion"`` (DDIM) or ``"flow"`` (flow matching).
+        eval_workers: Ray workers the evaluation episodes are spread over (None: one per CPU of
+            the running Ray; results do not depend on it).
     """
 
     task: str = "lift"
@@ -54,6 +56,7 @@ class PipelineSettings:
     num_env_runners: int | None = None
     progress: bool = True
     policy_type: str = "diffusion"
+    eval_workers: int | None = None
 
 
 def _stage(index: int, text: str) -> None:
@@ -64,7 +67,7 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     """Run all six stages; returns the summary written to ``RUN_DIR/summary.json``."""
     from dsrl_ray.rllib.noise_policy import load_noise_policy
     from dsrl_ray.envs import collect_demos
-    from dsrl_ray.eval import evaluate_policy
+    from dsrl_ray.rllib.eval_workers import evaluate_on_workers, evaluation_workers
     from dsrl_ray.eval.video import film_episode, side_by_side, write_video
     from dsrl_ray.experiment import CONFIG_DIR, load_experiment
     from dsrl_ray.eval.plots import plot_learning_curve
@@ -101,7 +104,9 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     base_policy = load_policy(pretrained.checkpoint)
 
     _stage(3, f"evaluate the base policy, w ~ N(0, I), {episodes} episodes")
-    base_eval = evaluate_policy(task, base_policy, episodes, seed=eval_seed, progress=settings.progress)
+    workers = min(evaluation_workers(settings.eval_workers), episodes)
+    base_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=workers,
+                                    progress=settings.progress)
     print(base_eval.summary())
     (run_dir / "base_eval.json").write_text(json.dumps(base_eval.to_dict(), indent=2))
 
@@ -117,9 +122,9 @@ def run_pipeline(settings: PipelineSettings) -> dict:
                                     progress=settings.progress)
 
     _stage(5, f"evaluate the steered policy on the same {episodes} episodes (noise sampled from pi_w, as in training)")
-    noise_policy = load_noise_policy(trained.checkpoint, explore=True, seed=settings.seed)
-    steered_eval = evaluate_policy(task, base_policy, episodes, seed=eval_seed, noise_fn=noise_policy,
-                                   progress=settings.progress)
+    noise_policy = load_noise_policy(trained.checkpoint, explore=True)
+    steered_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=workers,
+                                       noise_fn=noise_policy, progress=settings.progress)
     print(steered_eval.summary())
     (run_dir / "steered_eval.json").write_text(json.dumps(steered_eval.to_dict(), indent=2))
 

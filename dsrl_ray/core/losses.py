@@ -1,7 +1,8 @@
 """DSRL losses, CleanRL style: plain functions over tensors and callables. No Ray, no RLlib.
 
 Shapes: ``B`` batch, ``E`` ensemble members, ``D`` latent-action (noise) length
-``chunk_len * act_dim``, ``A`` executed-chunk length (also ``chunk_len * act_dim``).
+(``chunk_len * act_dim``, or ``act_dim`` with ``noise_mode="shared"``), ``A`` executed-chunk
+length (``chunk_len * act_dim``).
 
 Callables used below:
 
@@ -10,7 +11,7 @@ Callables used below:
   a critic, pass a callable whose *parameters* get no gradient, e.g.
   ``functools.partial(critic, detach_params=True)``.
 - ``base_policy(obs (B, O), noise (B, D)) -> executed (B, A)``: the frozen pi_dp on
-  flattened noise/chunks (wrap ``BasePolicy.sample`` with a reshape). Always called under
+  latent noise and flattened chunks (e.g. :meth:`dsrl_ray.core.steering.Steering.flat`). Always called under
   ``torch.no_grad()`` here.
 
 Conventions (matching Stable-Baselines3 SAC, which the DSRL reference code builds on,

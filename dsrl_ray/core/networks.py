@@ -173,7 +173,7 @@ class GaussianActor(nn.Module):
 
     Args:
         obs_dim: observation length.
-        action_dim: latent action length (``chunk_len * act_dim``).
+        action_dim: latent action length (``chunk_len * act_dim``; ``act_dim`` for shared noise).
         hidden: hidden widths.
         layer_norm: LayerNorm after every hidden linear layer.
         activation: hidden activation name.

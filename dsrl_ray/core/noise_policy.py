@@ -110,6 +110,7 @@ def act(
     action_magnitude: float,
     *,
     generator: torch.Generator | None = None,
+    eps: torch.Tensor | None = None,
     base_noise_bound: float | None = None,
 ) -> torch.Tensor:
     """The latent action ``w (B, D)`` for ``obs (B, O)``, without gradient.
@@ -117,7 +118,8 @@ def act(
     ``"base"`` draws ``w ~ N(0, I)`` (warm-up: the base policy as deployed), clipped elementwise to
     ``[-base_noise_bound, base_noise_bound]`` when that is given (the released DSRL-SAC clips its
     warm-up noise to the noise bound, so the critic never sees noise the actor cannot emit);
-    ``"explore"`` samples the squashed Gaussian, ``"mode"`` takes ``action_magnitude * tanh(mean)``.
+    ``"explore"`` samples the squashed Gaussian (with the standard-normal draws ``eps (B, D)`` when
+    given, else from ``generator``), ``"mode"`` takes ``action_magnitude * tanh(mean)``.
     """
     if base_noise_bound is not None and base_noise_bound <= 0:
         raise ValueError(f"act(base_noise_bound={base_noise_bound!r}); expected a positive number or None")
@@ -127,7 +129,7 @@ def act(
             return w if base_noise_bound is None else w.clamp(-base_noise_bound, base_noise_bound)
         mean, log_std = actor(obs)
         if how == "explore":
-            return squashed_gaussian_sample(mean, log_std, action_magnitude, generator=generator)[0]
+            return squashed_gaussian_sample(mean, log_std, action_magnitude, eps=eps, generator=generator)[0]
         if how == "mode":
             return squashed_gaussian_mode(mean, action_magnitude)
     raise ValueError(f"act(how={how!r}); expected one of 'base', 'explore', 'mode'")

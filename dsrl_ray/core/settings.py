@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from dsrl_ray.core.networks import LOG_STD_MAX, LOG_STD_MIN, Activation
+from dsrl_ray.core.steering import NoiseMode
 from dsrl_ray.core.typecheck import TypeCheckError, convert, describe
 
 DOC = "doc"
@@ -61,6 +62,9 @@ class DSRLSettings:
     base_policy_sha256: str | None = setting(
         None, "digest the base policy must have (its checkpoint's sha256, or its factory's: "
         "dsrl_ray.policies.spec.spec_digest); recorded when the algorithm is first built", yaml=False)
+    noise_mode: NoiseMode = setting(
+        "full", "latent action of the noise policy: 'full' (the chunk's whole chunk_len x act_dim noise, the paper's) "
+        "or 'shared' (one act_dim vector broadcast over the chunk's steps before pi_dp denoises it, dsrl_pi0's)")
     action_magnitude: float = setting(1.5, "noise bound of the tanh-squashed noise policy", min_exclusive=0)
     n_critics: int = setting(2, "critic ensemble size", min=1)
     backup: Literal["min", "mean"] = setting("min", "ensemble reduction in the TD backup and the actor loss")

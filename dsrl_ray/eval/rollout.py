@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -15,8 +15,12 @@ from dsrl_ray.envs.make import check_policy_fits, make_chunked_env
 from dsrl_ray.envs.tasks import get_task_spec
 from dsrl_ray.policies.base import BasePolicy
 
-NoiseFn = Callable[[np.ndarray], np.ndarray]
-"""Maps normalised observations ``(B, obs_dim)`` to noise ``(B, chunk_len, act_dim)``."""
+NoiseFn = Callable[[np.ndarray, Sequence[np.random.Generator]], np.ndarray]
+"""``noise_fn(obs, rngs)``: normalised observations ``(B, obs_dim)`` -> noise ``(B, chunk_len, act_dim)``.
+
+``rngs`` holds each row's episode generator (``B`` of them); a noise function that samples draws
+from them, so an episode's noise does not depend on which episodes share its batch or worker.
+"""
 
 
 @dataclass(frozen=True)
@@ -105,87 +109,126 @@ def evaluate_policy(
     num_envs: int = 1,
     progress: bool = True,
 ) -> EvalResult:
-    """Roll out ``base_policy`` on ``task_name`` for ``n_episodes`` episodes.
+    """Roll out ``base_policy`` on ``task_name`` for ``n_episodes`` episodes, in this process.
 
     Each chunk is ``base_policy.sample(obs, w)`` executed open loop, as in the latent-action env.
-    Episode ``i`` uses env seed ``seed + i`` and, by default, noise ``w ~ N(0, I)`` from its own
-    generator seeded with ``(seed, i)``, so results do not depend on ``num_envs``.
+    Episode ``i`` uses env seed ``seed + i`` and a generator seeded with ``(seed, i)`` for its
+    noise (``w ~ N(0, I)`` by default, or whatever ``noise_fn`` draws from it), so results do not
+    depend on ``num_envs`` (nor on workers: :func:`dsrl_ray.rllib.eval_workers.evaluate_on_workers`).
 
     Args:
         task_name: the task.
         base_policy: the frozen policy (its normaliser and chunk length are used).
         n_episodes: number of episodes.
         seed: base seed.
-        noise_fn: optional ``(B, obs_dim) -> (B, chunk_len, act_dim)`` noise for a batch of
-            normalised observations (e.g. a trained noise policy); default ``N(0, I)``.
+        noise_fn: optional noise for a batch of normalised observations (e.g. a trained noise
+            policy), see :data:`NoiseFn`; default ``N(0, I)``.
         num_envs: envs stepped in lockstep, their policy calls batched (robosuite envs cost
             ~0.5 GB each).
         progress: show a tqdm progress bar with the success count.
     """
+    check_evaluation(task_name, base_policy, n_episodes)
+    successes = 0
+    with tqdm(total=n_episodes, desc=f"evaluate {task_name}", disable=not progress) as bar:
+
+        def count(result: EpisodeResult) -> None:
+            nonlocal successes
+            successes += result.success
+            bar.update(1)
+            bar.set_postfix(successes=successes)
+
+        episodes = run_episodes(task_name, base_policy, range(n_episodes), seed=seed, noise_fn=noise_fn,
+                                num_envs=num_envs, on_episode=count)
+    return summarize(episodes)
+
+
+def check_evaluation(task_name: str, base_policy: BasePolicy, n_episodes: int) -> None:
+    """``ValueError`` unless ``base_policy`` fits ``task_name`` and ``n_episodes >= 1``."""
     spec = get_task_spec(task_name)
     check_policy_fits(base_policy, spec.obs_dim, spec.act_dim, f"task {task_name!r}")
-    if n_episodes < 1 or num_envs < 1:
-        raise ValueError(f"n_episodes={n_episodes}, num_envs={num_envs}; expected both >= 1")
+    if n_episodes < 1:
+        raise ValueError(f"n_episodes={n_episodes}; expected at least 1")
+
+
+def summarize(episodes: Sequence[EpisodeResult]) -> EvalResult:
+    """The :class:`EvalResult` of ``episodes`` (in episode order)."""
+    returns = np.array([r.episode_return for r in episodes])
+    successes = sum(r.success for r in episodes)
+    return EvalResult(
+        success_rate=successes / len(episodes),
+        success_ci95=wilson_interval(successes, len(episodes)),
+        mean_return=float(returns.mean()),
+        std_return=float(returns.std()),
+        episode_lengths=[r.length for r in episodes],
+        episodes=list(episodes),
+    )
+
+
+def run_episodes(
+    task_name: str,
+    base_policy: BasePolicy,
+    episode_ids: Sequence[int],
+    *,
+    seed: int,
+    noise_fn: NoiseFn | None = None,
+    num_envs: int = 1,
+    on_episode: Callable[[EpisodeResult], None] | None = None,
+) -> list[EpisodeResult]:
+    """Run the episodes ``episode_ids`` (env seed ``seed + i``, noise generator ``(seed, i)``).
+
+    Returns their results in the order of ``episode_ids``; ``on_episode`` is called with each
+    result as its episode ends.
+    """
+    if num_envs < 1:
+        raise ValueError(f"num_envs={num_envs}; expected at least 1")
     steering = Steering(base_policy)
     noise_shape = steering.noise_shape
     slots = [
         _Slot(make_chunked_env(task_name, base_policy.normalizer, chunk_len=base_policy.chunk_len))
-        for _ in range(min(num_envs, n_episodes))
+        for _ in range(min(num_envs, len(episode_ids)))
     ]
-    results: list[EpisodeResult | None] = [None] * n_episodes
-    next_episode = 0
+    results: dict[int, EpisodeResult] = {}
+    pending = iter(episode_ids)
 
-    def start(slot: _Slot) -> None:
-        nonlocal next_episode
-        slot.episode, next_episode = next_episode, next_episode + 1
+    def start(slot: _Slot) -> bool:
+        slot.episode = next(pending, -1)
+        if slot.episode < 0:
+            return False
         slot.obs, _ = slot.env.reset(seed=seed + slot.episode)
         slot.rng = np.random.default_rng((seed, slot.episode))
         slot.episode_return, slot.length, slot.success = 0.0, 0, False
+        return True
 
-    for slot in slots:
-        start(slot)
-    active = list(slots)
+    active = [slot for slot in slots if start(slot)]
     try:
-        with tqdm(total=n_episodes, desc=f"evaluate {task_name}", disable=not progress) as bar:
-            while active:
-                obs = np.stack([slot.obs for slot in active])
-                if noise_fn is None:
-                    noise = np.stack([slot.rng.standard_normal(noise_shape, dtype=np.float32) for slot in active])
-                else:
-                    noise = np.asarray(noise_fn(obs), dtype=np.float32)
-                    expected = (len(active), *noise_shape)
-                    if noise.shape != expected:
-                        raise ValueError(f"noise_fn returned shape {noise.shape}; expected {expected}")
-                chunks = steering.chunks_np(obs, noise)
-                still_active = []
-                for slot, chunk in zip(active, chunks, strict=True):
-                    slot.obs, reward, terminated, truncated, info = slot.env.step(chunk)
-                    slot.episode_return += reward
-                    slot.length += info["env_steps"]
-                    slot.success = slot.success or info["success"]
-                    if not (terminated or truncated):
-                        still_active.append(slot)
-                        continue
-                    results[slot.episode] = EpisodeResult(
-                        seed + slot.episode, slot.episode_return, slot.length, slot.success
-                    )
-                    bar.update(1)
-                    bar.set_postfix(successes=sum(r.success for r in results if r is not None))
-                    if next_episode < n_episodes:
-                        start(slot)
-                        still_active.append(slot)
-                active = still_active
+        while active:
+            obs = np.stack([slot.obs for slot in active])
+            rngs = [slot.rng for slot in active]
+            if noise_fn is None:
+                noise = np.stack([rng.standard_normal(noise_shape, dtype=np.float32) for rng in rngs])
+            else:
+                noise = np.asarray(noise_fn(obs, rngs), dtype=np.float32)
+                expected = (len(active), *noise_shape)
+                if noise.shape != expected:
+                    raise ValueError(f"noise_fn returned shape {noise.shape}; expected {expected}")
+            chunks = steering.chunks_np(obs, noise)
+            still_active = []
+            for slot, chunk in zip(active, chunks, strict=True):
+                slot.obs, reward, terminated, truncated, info = slot.env.step(chunk)
+                slot.episode_return += reward
+                slot.length += info["env_steps"]
+                slot.success = slot.success or info["success"]
+                if not (terminated or truncated):
+                    still_active.append(slot)
+                    continue
+                result = EpisodeResult(seed + slot.episode, slot.episode_return, slot.length, slot.success)
+                results[slot.episode] = result
+                if on_episode is not None:
+                    on_episode(result)
+                if start(slot):
+                    still_active.append(slot)
+            active = still_active
     finally:
         for slot in slots:
             slot.env.close()
-    episodes = [r for r in results if r is not None]
-    returns = np.array([r.episode_return for r in episodes])
-    successes = sum(r.success for r in episodes)
-    return EvalResult(
-        success_rate=successes / n_episodes,
-        success_ci95=wilson_interval(successes, n_episodes),
-        mean_return=float(returns.mean()),
-        std_return=float(returns.std()),
-        episode_lengths=[r.length for r in episodes],
-        episodes=episodes,
-    )
+    return [results[i] for i in episode_ids]

@@ -42,8 +42,8 @@ def film_episode(
     Args:
         task_name: the task.
         base_policy: the frozen policy.
-        seed: env seed; the default noise ``w ~ N(0, I)`` comes from a generator seeded with it.
-        noise_fn: ``(1, obs_dim) -> (1, chunk_len, act_dim)`` noise (a trained noise policy); default N(0, I).
+        seed: env seed; the noise (``w ~ N(0, I)`` by default) is drawn from a generator seeded with it.
+        noise_fn: noise for the one observation (a trained noise policy), see ``NoiseFn``; default N(0, I).
         label: caption drawn on the frames.
     """
     ensure_headless_gl()
@@ -58,7 +58,7 @@ def film_episode(
             if noise_fn is None:
                 noise = rng.standard_normal((1, *base_policy.noise_shape), dtype=np.float32)
             else:
-                noise = np.asarray(noise_fn(obs[None]), dtype=np.float32)
+                noise = np.asarray(noise_fn(obs[None], [rng]), dtype=np.float32)
             obs, reward, terminated, truncated, info = env.step(steering.chunks_np(obs[None], noise)[0])
             episode_return += reward
             success = success or bool(info["success"])

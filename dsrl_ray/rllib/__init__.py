@@ -4,7 +4,8 @@ Modules: ``config`` (:class:`DSRLConfig`), ``algorithm`` (:class:`DSRL`), ``modu
 (:class:`DSRLTorchRLModule`), ``learner`` (:class:`DSRLTorchLearner`), ``env`` (the
 registered envs), ``episodes`` (runner episodes -> replay rows), ``callbacks`` (success
 metrics), ``tensorboard`` (:class:`TensorBoardLogger`), ``noise_policy`` (a trained pi_w
-from a checkpoint), ``registration``.
+from a checkpoint), ``registration``, ``sac_training`` (plain SAC for the gym tasks' learned
+demonstrators).
 """
 
 from importlib import import_module

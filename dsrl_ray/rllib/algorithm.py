@@ -44,6 +44,7 @@ from ray.rllib.utils.metrics import (
 from ray.rllib.utils.annotations import override
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from dsrl_ray.core.steering import latent_noise_dim
 from dsrl_ray.policies.spec import load_base_policy
 from dsrl_ray.rllib.config import DSRLConfig
 from dsrl_ray.rllib.env import task_of
@@ -114,7 +115,8 @@ class DSRL(SAC):
         spec = get_task_spec(task)
         policy = load_base_policy(self.config.base_policy_spec)
         data = load_demos(path, obs_keys=spec.obs_keys)
-        transitions = demos_to_transitions(data, policy.normalizer, policy.chunk_len, spec.reward_offset)
+        noise_dim = latent_noise_dim(policy.chunk_len, policy.act_dim, self.config.noise_mode)
+        transitions = demos_to_transitions(data, policy.normalizer, policy.chunk_len, spec.reward_offset, noise_dim)
         sync.learner_results(self.learner_group, self.learner_group.foreach_learner(lambda lrn, t=transitions: lrn.preload(t)))
 
     # ------------------------------------------------------------------ training

@@ -66,6 +66,9 @@ class DSRLConfig(SACConfig):
         self.num_steps_sampled_before_learning_starts = 0  # the limiter handles warm-up
         self.replay_buffer_config = {"type": "EpisodeReplayBuffer", "no_local_replay_buffer": True}
         self.rollout_fragment_length = 10
+        # Async mode: a runner starts its next fragment while the driver is busy with the last
+        # one (or with a local learner's gradient steps) instead of waiting for a new request.
+        self.max_requests_in_flight_per_env_runner = 2
         # RLlib plumbing DSRL relies on.
         self.normalize_actions = False
         self.clip_actions = False
@@ -182,6 +185,8 @@ class DSRLConfig(SACConfig):
     @property
     @override(SACConfig)
     def _model_config_auto_includes(self) -> dict[str, Any]:
+        from dsrl_ray.rllib.module import ACT_BASE_NOISE, ACT_NOISE_POLICY
+
         dsrl = {
             "variant": self.variant,
             "hidden": list(self.hidden_sizes),
@@ -190,8 +195,9 @@ class DSRLConfig(SACConfig):
             "log_std_min": float(self.log_std_min),
             "n_critics": self.n_critics,
             "action_magnitude": float(self.action_magnitude),
-            "initial_noise_mode": 1 if self.init_rollout_steps > 0 else 0,
+            "initial_acting_source": ACT_BASE_NOISE if self.init_rollout_steps > 0 else ACT_NOISE_POLICY,
             "aliasing_pairs": self.runner_aliasing_pairs,
+            "noise_mode": self.noise_mode,
             "base_policy": self.base_policy_spec.to_dict(),
         }
         return super()._model_config_auto_includes | {"dsrl": dsrl}

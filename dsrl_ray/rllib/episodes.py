@@ -1,6 +1,7 @@
 """Flat latent-action transitions for :class:`FlatReplay`, from runner episodes or from demos.
 
-Layout (``N`` transitions; ``O`` obs length, ``D = A = chunk_len * act_dim``)::
+Layout (``N`` transitions; ``O`` obs length, ``A = chunk_len * act_dim`` the executed chunk's
+length, ``D`` the latent noise's: ``A`` with ``noise_mode="full"``, ``act_dim`` with ``"shared"``)::
 
     obs (N, O), noise (N, D), executed (N, A), reward (N,), next_obs (N, O),
     terminated (N,) bool, truncated (N,) bool, weights_seq_no (N,) int64
@@ -30,12 +31,12 @@ PAIR_VALID = "pair_valid"
 """Transition field: the row carries aliasing pairs (false for offline rows)."""
 
 
-def empty_transitions(obs_dim: int, noise_dim: int) -> dict[str, np.ndarray]:
-    """Zero transitions in the flat layout (handy for concatenation)."""
+def empty_transitions(obs_dim: int, noise_dim: int, executed_dim: int) -> dict[str, np.ndarray]:
+    """Zero transitions in the flat layout (handy for concatenation): ``noise (0, D)``, ``executed (0, A)``."""
     return {
         "obs": np.zeros((0, obs_dim), np.float32),
         "noise": np.zeros((0, noise_dim), np.float32),
-        "executed": np.zeros((0, noise_dim), np.float32),
+        "executed": np.zeros((0, executed_dim), np.float32),
         "reward": np.zeros((0,), np.float32),
         "next_obs": np.zeros((0, obs_dim), np.float32),
         "terminated": np.zeros((0,), bool),
@@ -111,18 +112,25 @@ def _episode_pairs(ep: SingleAgentEpisode, n: int) -> dict[str, np.ndarray]:
     }
 
 
-def without_pairs(transitions: dict[str, np.ndarray], k: int, noise_dim: int) -> dict[str, np.ndarray]:
+def without_pairs(
+    transitions: dict[str, np.ndarray], k: int, noise_dim: int, executed_dim: int
+) -> dict[str, np.ndarray]:
     """``transitions`` (e.g. offline ones) with empty aliasing-pair columns: NaN pairs, ``pair_valid`` false.
 
-    ``k`` pairs of length ``noise_dim`` (= the executed-chunk length) per row, the replay's layout.
+    ``k`` pairs per row in the replay's layout: ``pair_noise (N, k, noise_dim)`` (latent ``D``),
+    ``pair_executed (N, k, executed_dim)`` (``A``).
     """
     n = len(transitions["obs"])
-    nan = np.full((n, k, noise_dim), np.nan, np.float32)
-    return {**transitions, PAIR_NOISE: nan, PAIR_EXECUTED: nan.copy(), PAIR_VALID: np.zeros(n, bool)}
+    return {
+        **transitions,
+        PAIR_NOISE: np.full((n, k, noise_dim), np.nan, np.float32),
+        PAIR_EXECUTED: np.full((n, k, executed_dim), np.nan, np.float32),
+        PAIR_VALID: np.zeros(n, bool),
+    }
 
 
 def demos_to_transitions(
-    dataset: DemoDataset, normalizer: Normalizer, chunk_len: int, reward_offset: float
+    dataset: DemoDataset, normalizer: Normalizer, chunk_len: int, reward_offset: float, noise_dim: int
 ) -> dict[str, np.ndarray]:
     """Chunk-level offline transitions for DSRL-NA's Q_A, one per demo step.
 
@@ -132,13 +140,14 @@ def demos_to_transitions(
     sum of the env rewards ``r_stored - reward_offset`` over the ``k = min(chunk_len, T - t)``
     steps executed, ``next_obs = norm(o_{t+k})`` (from ``next_obs`` when the file has it),
     ``terminated`` = the demo's ``dones`` flag at step ``t+k-1`` (robomimic's convention: set
-    where the demo ended). ``noise`` is NaN and ``weights_seq_no`` is -1.
+    where the demo ended). ``noise`` is NaN, of the replay's latent length, and ``weights_seq_no`` is -1.
 
     Args:
         dataset: loaded demos (environment units).
         normalizer: the base policy's normaliser.
         chunk_len: the base policy's chunk length.
         reward_offset: the task's per-step reward offset (robomimic rewards are stored without it).
+        noise_dim: the latent noise length ``D`` (``chunk_len * act_dim``, or ``act_dim`` for shared noise).
     """
     parts = []
     for ep in dataset.episodes:
@@ -154,7 +163,7 @@ def demos_to_transitions(
         parts.append(
             {
                 "obs": normalizer.normalize_obs(ep.obs.astype(np.float32)),
-                "noise": np.full((length, chunk_len * actions.shape[1]), np.nan, np.float32),
+                "noise": np.full((length, noise_dim), np.nan, np.float32),
                 "executed": actions[window].reshape(length, -1),
                 "reward": (cumulative[last + 1] - cumulative[t]).astype(np.float32),
                 "next_obs": normalizer.normalize_obs(next_raw.astype(np.float32)),

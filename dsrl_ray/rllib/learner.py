@@ -6,7 +6,8 @@ The learner owns the replay (:class:`FlatReplay`) and the limiters
 limiters say are owed. A main step (Q or Q_A, actor, alpha) is one RLlib ``update()`` (so
 RLlib's version counter, target updates, lr schedules and step counters stay right).
 
-DSRL-NA distils Q_W on aliasing pairs ``(w, pi_dp(s, w))``, ``w ~ N(0, I)``:
+DSRL-NA distils Q_W on aliasing pairs ``(w, pi_dp(s, w))``, latent ``w ~ N(0, I)`` (with
+``noise_mode="shared"`` one ``act_dim`` vector, broadcast over the chunk before pi_dp):
 
 - ``q_w_pairs="actor"`` (default): the runners denoised ``aliasing_pairs`` draws per transition
   together with the executed chunk; the replay stores them and each distillation row uses one
@@ -59,7 +60,14 @@ from dsrl_ray.core.noise_policy import squashed_gaussian_sample, standard_normal
 from dsrl_ray.core.replay import FlatReplay, SamplesPerInsertLimiter, select_pairs
 from dsrl_ray.rllib import runner_sync as sync
 from dsrl_ray.rllib.episodes import PAIR_VALID, without_pairs
-from dsrl_ray.rllib.module import EXECUTED, NOISE_BASE, NOISE_POLICY, PAIR_EXECUTED, PAIR_NOISE, DSRLTorchRLModule
+from dsrl_ray.rllib.module import (
+    ACT_BASE_NOISE,
+    ACT_NOISE_POLICY,
+    EXECUTED,
+    PAIR_EXECUTED,
+    PAIR_NOISE,
+    DSRLTorchRLModule,
+)
 
 DSRL_STATE = "dsrl"
 REPLAY_STATE = "replay"
@@ -98,15 +106,16 @@ class DSRLTorchLearner(SACTorchLearner):
         cfg = self.config
         module = self.dsrl_module
         obs_dim = int(module.observation_space.shape[0])
-        noise_dim = int(module.action_space.shape[0])
+        noise_dim, executed_dim = module.latent_dim, module.chunk_dim
         self.pairs_from_actors = module.variant == "na" and cfg.q_w_pairs == "actor"
         self.q_w_blocks = module.variant == "na" and cfg.q_w_utd is not None
         extra: dict[str, tuple[tuple[int, ...], Any]] = {WEIGHTS_SEQ_NO: ((), np.int64)}
         if self.pairs_from_actors:
             k = int(cfg.aliasing_pairs)
-            extra |= {PAIR_NOISE: ((k, noise_dim), np.float32), PAIR_EXECUTED: ((k, noise_dim), np.float32),
+            extra |= {PAIR_NOISE: ((k, noise_dim), np.float32), PAIR_EXECUTED: ((k, executed_dim), np.float32),
                       PAIR_VALID: ((), np.bool_)}
-        self.replay = FlatReplay(cfg.replay_capacity, obs_dim, noise_dim, noise_dim, extra_fields=extra, seed=cfg.seed)
+        self.replay = FlatReplay(cfg.replay_capacity, obs_dim, noise_dim, executed_dim, extra_fields=extra,
+                                 seed=cfg.seed)
         self.limiter = SamplesPerInsertLimiter(cfg.utd, cfg.init_rollout_steps)
         self.q_w_limiter = SamplesPerInsertLimiter(cfg.q_w_utd, cfg.init_rollout_steps) if self.q_w_blocks else None
         self._gen = torch.Generator(sync.learner_device(self))
@@ -152,10 +161,10 @@ class DSRLTorchLearner(SACTorchLearner):
     ) -> torch.Tensor:
         """DSRL-SAC or DSRL-NA losses on one replay batch (see ``losses.py`` for the maths).
 
-        Batch columns: ``obs``/``new_obs`` (B, O), ``actions`` = noise w (B, D),
+        Batch columns: ``obs``/``new_obs`` (B, O), ``actions`` = latent noise w (B, D),
         ``executed`` (B, A), ``rewards``/``terminateds`` (B,); NA with interleaved distillation
         and pairs from the actors also ``pair_noise`` (B, D), ``pair_executed`` (B, A) and
-        ``pair_valid`` (B,).
+        ``pair_valid`` (B,). ``D`` is the module's ``latent_dim``, ``A`` its ``chunk_dim``.
         """
         m: DSRLTorchRLModule = self.module[module_id].unwrapped()
         log_alpha = self.curr_log_alpha[module_id]
@@ -217,11 +226,11 @@ class DSRLTorchLearner(SACTorchLearner):
         """Interleaved distillation pairs ``(obs, w, pi_dp(obs, w))`` of a main batch; None if it has none.
 
         From the actors: the batch rows' stored pairs, offline rows left out. From the learner:
-        ``w ~ N(0, I)`` for every row, denoised here.
+        latent ``w ~ N(0, I)`` for every row, denoised here.
         """
         obs = batch[Columns.OBS]
         if not self.pairs_from_actors:
-            noise = standard_normal_noise(len(obs), m.action_space.shape[0], generator=self._gen, device=obs.device)
+            noise = standard_normal_noise(len(obs), m.latent_dim, generator=self._gen, device=obs.device)
             return obs, noise, m.pi_dp_flat(obs, noise)
         noise, executed, valid = batch[PAIR_NOISE], batch[PAIR_EXECUTED], batch[PAIR_VALID]
         if not bool(valid.all()):
@@ -240,7 +249,7 @@ class DSRLTorchLearner(SACTorchLearner):
             return b["obs"].to(device), noise.to(device), executed.to(device)
         m = self.dsrl_module
         obs = self.replay.sample(size, fields=("obs",), device=device)["obs"]
-        noise = standard_normal_noise(size, m.action_space.shape[0], generator=self._gen, device=device)
+        noise = standard_normal_noise(size, m.latent_dim, generator=self._gen, device=device)
         return obs, noise, m.pi_dp_flat(obs, noise)
 
     def _q_w_loss(
@@ -362,7 +371,10 @@ class DSRLTorchLearner(SACTorchLearner):
             self.metrics.log_value((module_id, "alpha_loss"), losses["alpha"].detach(), window=1)
 
     def _log_executed_error(self, module_id: ModuleID, m: DSRLTorchRLModule, batch: dict[str, Any]) -> None:
-        """Log ``max |executed - pi_dp(obs, w)|`` over the batch's online rows (offline rows have NaN noise)."""
+        """Log ``max |executed - pi_dp(obs, w)|`` over the batch's online rows (offline rows have NaN noise).
+
+        ``pi_dp_flat`` broadcasts shared latent noise over the chunk, as the runners did.
+        """
         noise = batch[Columns.ACTIONS]
         online = torch.isfinite(noise).all(dim=-1)
         if not online.any():
@@ -377,7 +389,8 @@ class DSRLTorchLearner(SACTorchLearner):
         With pairs from the actors they are stored without pairs (``pair_valid`` false).
         """
         if self.pairs_from_actors and PAIR_NOISE not in transitions:
-            transitions = without_pairs(transitions, int(self.config.aliasing_pairs), self.replay.noise_dim)
+            k = int(self.config.aliasing_pairs)
+            transitions = without_pairs(transitions, k, self.replay.noise_dim, self.replay.act_chunk_dim)
         self.replay.add(transitions)
         return len(self.replay)
 
@@ -393,7 +406,7 @@ class DSRLTorchLearner(SACTorchLearner):
         First the main steps (Q or Q_A, actor, alpha), then, with ``q_w_utd`` set, the Q_W steps:
         in sync mode, where each call inserts one round of transitions, that is the released
         block schedule. The first insert that completes the warm-up (``init_rollout_steps``)
-        switches the module's ``noise_mode`` from base-policy noise to the noise policy; that
+        switches the module's ``acting_source`` from base-policy noise to the noise policy; that
         change counts as a new weights version so runners pull it.
 
         Args:
@@ -440,9 +453,9 @@ class DSRLTorchLearner(SACTorchLearner):
     def _end_warm_up_if_due(self) -> bool:
         """Switch the runners to the noise policy once warmed up; True if the weights changed."""
         module = self.dsrl_module
-        if not self.limiter.warmed_up or int(module.noise_mode) != NOISE_BASE:
+        if not self.limiter.warmed_up or int(module.acting_source) != ACT_BASE_NOISE:
             return False
-        module.noise_mode.fill_(NOISE_POLICY)
+        module.acting_source.fill_(ACT_NOISE_POLICY)
         sync.set_weights_version(self, sync.weights_version(self) + 1)
         return True
 
@@ -453,7 +466,7 @@ class DSRLTorchLearner(SACTorchLearner):
             "grad_steps_lifetime": self.limiter.num_updates,
             "grad_steps_owed": self.limiter.steps_owed(),
             "weights_version": sync.weights_version(self),
-            "noise_mode": int(self.dsrl_module.noise_mode),
+            "acting_source": int(self.dsrl_module.acting_source),
         }
         if self.q_w_limiter is not None:
             counters |= {"q_w_steps_lifetime": self.q_w_limiter.num_updates,

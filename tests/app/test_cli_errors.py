@@ -64,7 +64,8 @@ def expect_error(capsys, argv: list[str]) -> str:
 # (argv with {work} and {garbage} placeholders, fragments the error line must contain)
 CASES = {
     "unknown task": (["demos", "--task", "liftt", "--out", "{work}/x.hdf5"], ["'liftt'", "'lift'", "'twogoal'"]),
-    "task without demonstrator": (["demos", "--task", "hopper", "--out", "{work}/x.hdf5"], ["'hopper'", "'can'"]),
+    "task without demonstrator": (["demos", "--task", "transport", "--out", "{work}/x.hdf5"],
+                                  ["'transport'", "'can'", "'hopper'"]),
     "pipeline of an unknown task": (["pipeline", "--task", "liftt", "--run-dir", "{work}/run"], ["'liftt'"]),
     "demos out is a directory": (["demos", "--task", "twogoal", "--out", "{work}"], ["{work}", "expected a file"]),
     "garbage dataset": (["pretrain", "--dataset", "{garbage}", "--out", "{work}/o"],
@@ -74,6 +75,7 @@ CASES = {
     "garbage policy": (["eval", "--policy", "{garbage}", "--json", "{work}/r.json"],
                        ["garbage.bin", "not a readable torch file"]),
     "no policy given": (["eval", "--json", "{work}/r.json"], ["--policy", "--steered"]),
+    "no evaluation workers": (["eval", "--policy", "{garbage}", "--workers", "0"], ["--workers 0", "at least 1"]),
     "bad video suffix": (["eval", "--policy", "{garbage}", "--video", "{work}/v.avi"], ["v.avi", ".gif"]),
     "steered is not a checkpoint": (["eval", "--steered", "{work}"], ["not a DSRL checkpoint directory"]),
     "unknown config name": (["train", "--config", "nosuch"], ["'nosuch'", "lift_na"]),

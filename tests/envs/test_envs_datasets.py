@@ -106,8 +106,8 @@ def test_collect_gives_up_after_max_attempts_without_writing(tmp_path):
 
 
 def test_collect_needs_a_demonstrator(tmp_path):
-    with pytest.raises(ValueError, match="'hopper' has no scripted demonstrator"):
-        collect_demos("hopper", 1, sigma=0.0, seed=0, out_path=tmp_path / "x.hdf5", progress=False)
+    with pytest.raises(ValueError, match=r"'transport' has no demonstrator; tasks with one: \[.*'hopper'"):
+        collect_demos("transport", 1, sigma=0.0, seed=0, out_path=tmp_path / "x.hdf5", progress=False)
 
 
 def test_filter_key(tmp_path):

@@ -45,8 +45,8 @@ class NoiseIsActionPolicy(BasePolicy):
         return noise.clamp(-1, 1)
 
 
-def _steer_to_cue(obs):
-    """Noise that heads for the cued goal: ``(B, 4) -> (B, 4, 2)``."""
+def _steer_to_cue(obs, rngs=None):
+    """Noise that heads for the cued goal: ``(B, 4) -> (B, 4, 2)`` (a NoiseFn; draws nothing from ``rngs``)."""
     goals = twogoal.GOALS[np.argmax(obs[:, 2:], axis=1)]
     velocity = (goals - obs[:, :2]) / twogoal.STEP_SIZE
     velocity = velocity / np.maximum(1.0, np.abs(velocity).max(axis=1, keepdims=True))
@@ -124,14 +124,14 @@ def test_steering_the_noise_by_the_cue_always_succeeds():
     assert all(length <= 20 for length in steered.episode_lengths)
     assert steered.mean_return == pytest.approx(np.mean([1 - n for n in steered.episode_lengths]))
     assert steered.success_ci95[0] > 0.8 and steered.success_ci95[1] == 1.0
-    wrong = evaluate_policy("twogoal", policy, 5, seed=0, noise_fn=lambda o: -_steer_to_cue(o), progress=False)
+    wrong = evaluate_policy("twogoal", policy, 5, seed=0, noise_fn=lambda o, rngs: -_steer_to_cue(o), progress=False)
     assert wrong.success_rate == 0.0 and wrong.episode_lengths == [50] * 5 and wrong.mean_return == -50.0
 
 
 def test_noise_fn_shape_is_checked():
     with pytest.raises(ValueError, match=r"noise_fn returned shape \(1, 8\); expected \(1, 4, 2\)"):
         evaluate_policy(
-            "twogoal", NoiseIsActionPolicy(), 1, seed=0, noise_fn=lambda o: np.zeros((1, 8)), progress=False
+            "twogoal", NoiseIsActionPolicy(), 1, seed=0, noise_fn=lambda o, rngs: np.zeros((1, 8)), progress=False
         )
 
 

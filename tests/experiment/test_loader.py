@@ -111,6 +111,7 @@ def test_unknown_top_level_key_is_refused(tmp_path):
         ({"training": {"hidden_sizes": [256, "wide"]}}, "training.hidden_sizes=[256, 'wide']",
          "expected a non-empty list of integers"),
         ({"training": {"backup": "max"}}, "training.backup='max'", "expected one of 'min', 'mean'"),
+        ({"training": {"noise_mode": "per_step"}}, "training.noise_mode='per_step'", "expected one of 'full', 'shared'"),
         ({"training": {"target_entropy": "low"}}, "training.target_entropy='low'",
          "expected a number or one of 'auto'"),
         ({"stop": {"env_steps": 0}}, "stop.env_steps=0", "expected an integer >= 1"),

@@ -62,3 +62,16 @@ def test_shipped_config_becomes_a_valid_dsrl_config(path, profile, tmp_path):
     assert config.evaluation_num_env_runners == evaluation.num_env_runners
     if evaluation.explore is not None:
         assert config.evaluation_config["explore"] is evaluation.explore
+
+
+def test_noise_mode_reaches_the_module_and_is_recorded_in_the_run_config(tmp_path):
+    policy_file = tmp_path / "pretrain_step_00000001.pt"
+    policy_file.write_bytes(b"stand-in: validate() only hashes the file")
+    experiment = load_experiment(CONFIGS / "twogoal_sac.yaml").override(
+        {"base_policy": str(policy_file), "training": {"noise_mode": "shared"}}, "test")
+    assert "noise_mode: shared" in experiment.to_yaml()  # what `dsrl-ray train` writes to RUN_DIR/experiment.yaml
+    config = experiment.to_dsrl_config(tensorboard_dir=tmp_path / "tb")
+    config.validate()
+    assert config.noise_mode == "shared" and config.model_config["dsrl"]["noise_mode"] == "shared"
+    assert load_experiment(CONFIGS / "twogoal_sac.yaml").override(
+        {"base_policy": str(policy_file)}, "test").to_dsrl_config().noise_mode == "full"

@@ -22,26 +22,9 @@ CONFIG = CONFIG_DIR / "twogoal_na.yaml"
 
 
 @pytest.fixture(scope="module")
-def base_policy(tmp_path_factory) -> Path:
-    """A quickly trained TwoGoal base policy (500 BC steps: good enough to drive the pipeline)."""
-    out = tmp_path_factory.mktemp("twogoal_bp")
-    main(["demos", "--task", "twogoal", "--out", str(out / "demos.hdf5")])
-    main(["pretrain", "--dataset", str(out / "demos.hdf5"), "--out", str(out / "base_policy"), "--steps", "500"])
-    return out / "base_policy"
-
-
-@pytest.fixture(scope="module")
-def ray_2cpu():
-    """A 2-CPU local Ray instance (reused if this session already has one; then left running)."""
-    import ray
-
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}},
-                 log_to_driver=False)
-    yield
-    if started:
-        ray.shutdown()
+def base_policy(twogoal_run) -> Path:
+    """The session's TwoGoal base policy (tests/conftest.py ``twogoal_run``): no second pretraining here."""
+    return twogoal_run / "base_policy"
 
 
 @pytest.fixture
@@ -63,7 +46,7 @@ def read_progress(run_dir: Path) -> list[dict[str, str]]:
 
 
 def test_train_writes_checkpoints_progress_and_tensorboard_then_resumes(
-    ray_2cpu, base_policy, tiny_config, tmp_path, capsys
+    ray_local, base_policy, tiny_config, tmp_path, capsys
 ):
     run_dir = tmp_path / "run"
     argv = ["train", "--config", str(tiny_config), "--base-policy", str(base_policy), "--run-dir", str(run_dir),

@@ -50,7 +50,7 @@ def test_base_policy_is_bimodal_and_imperfect(base_policy_dir, tmp_path):
     dx = policy.sample(start, candidates)[:, :, 0].sum(dim=1)
     left, right = candidates[dx.argmin()].numpy(), candidates[dx.argmax()].numpy()
 
-    def cue_noise(obs: np.ndarray) -> np.ndarray:
+    def cue_noise(obs: np.ndarray, rngs) -> np.ndarray:
         return np.where((obs[:, 2] > obs[:, 3])[:, None, None], left, right)
 
     steered = evaluate_policy("twogoal", policy, 100, seed=7, noise_fn=cue_noise, progress=False)

@@ -113,3 +113,18 @@ def test_forward_matches_numpy_float64(arch):
 def test_time_embedding_uses_mish_even_with_relu():
     net = DiffusionMLP(act_dim=2, chunk_len=2, cond_dim=3, time_dim=8, mlp_dims=[16] * 3, activation="ReLU")
     assert isinstance(net.time_embedding[2], torch.nn.Mish)
+
+
+def test_fast_mish_equals_aten_mish_and_keeps_gradients():
+    from dsrl_ray.policies.network import MISH_LINEAR_FROM, mish
+
+    x = torch.cat([torch.linspace(-100.0, 100.0, 2001), torch.randn(10_000) * 4, torch.tensor([MISH_LINEAR_FROM])])
+    with torch.inference_mode():
+        fast = mish(x)
+    np.testing.assert_allclose(fast.numpy(), torch.nn.functional.mish(x).numpy(), atol=2e-6, rtol=2e-6)
+    assert torch.isfinite(fast).all()
+    leaf = x.clone().requires_grad_()
+    mish(leaf).sum().backward()  # the autograd path is ATen's, with its gradient
+    expected = x.clone().requires_grad_()
+    torch.nn.functional.mish(expected).sum().backward()
+    assert torch.equal(leaf.grad, expected.grad)

@@ -14,6 +14,8 @@ from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LI
 from dsrl_ray.rllib import DSRL
 from dsrl_ray.policies.spec import BasePolicyMismatchError
 from dsrl_ray.rllib.learner import DSRL_STATE, REPLAY_STATE
+from dsrl_ray.rllib.module import NoiseModeMismatchError
+from dsrl_ray.rllib.noise_policy import load_noise_policy
 
 
 ENV_STEPS = (ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME)
@@ -57,8 +59,10 @@ def _runner_pi_weights(algo) -> list[dict[str, np.ndarray]]:
     return algo.env_runner_group.foreach_env_runner(pi_weights, local_env_runner=False)
 
 
-def test_checkpoint_round_trip_is_bit_exact(ray_local, twogoal_config, tmp_path):
-    config = twogoal_config(runners=1, variant="na", utd=2, q_w_utd=1, store_buffer_in_checkpoints=True)
+@pytest.mark.parametrize("noise_mode", ["full", "shared"])
+def test_checkpoint_round_trip_is_bit_exact(ray_local, twogoal_config, tmp_path, noise_mode):
+    config = twogoal_config(runners=1, variant="na", utd=2, q_w_utd=1, store_buffer_in_checkpoints=True,
+                            noise_mode=noise_mode)
     algo = config.build_algo()
     try:
         for _ in range(4):
@@ -81,6 +85,10 @@ def test_checkpoint_round_trip_is_bit_exact(ray_local, twogoal_config, tmp_path)
         _assert_trees_equal(before[REPLAY_STATE], after[REPLAY_STATE])  # incl. the runners' aliasing pairs
         pairs = after[REPLAY_STATE]["data"]["pair_executed"]
         assert pairs.shape[1:] == (4, 8) and np.isfinite(pairs).all() and np.abs(pairs).max() > 0
+        latent = 8 if noise_mode == "full" else 2  # TwoGoal: chunks of 4 steps x 2 action dimensions
+        assert after[REPLAY_STATE]["data"]["noise"].shape[1:] == (latent,)
+        assert after[REPLAY_STATE]["data"]["pair_noise"].shape[1:] == (4, latent)
+        assert restored.config.noise_mode == noise_mode
         assert after[DSRL_STATE]["limiter"]["num_updates"] > 0
         assert after[DSRL_STATE]["q_w_limiter"]["num_updates"] > 0
         assert float(after[DSRL_STATE]["log_alpha"]["default_policy"][0]) != 0.0  # trained, not reset to log(1)
@@ -110,3 +118,25 @@ def test_restore_against_another_base_policy_file_is_refused(ray_local, twogoal_
         f.write(b"\0")
     with pytest.raises(BasePolicyMismatchError, match="base_policy.pt.*sha256"):
         DSRL.from_checkpoint(checkpoint)
+
+
+def test_a_shared_noise_checkpoint_keeps_its_mode(ray_local, twogoal_config, tmp_path):
+    algo = twogoal_config(runners=0, noise_mode="shared").build_algo()
+    try:
+        for _ in range(2):  # past the warm-up of 20 steps: the noise policy acts
+            algo.train()
+        checkpoint = algo.save_to_path(str(tmp_path / "checkpoint"))
+    finally:
+        algo.stop()
+    # The steered evaluation of a run directory uses the checkpoint's mode: one act_dim vector per chunk.
+    noise_fn = load_noise_policy(checkpoint, explore=True)
+    obs = np.zeros((3, 4), np.float32)
+    noise = noise_fn(obs, [np.random.default_rng(i) for i in range(3)])
+    assert noise.shape == (3, 4, 2) and np.array_equal(noise, np.repeat(noise[:, :1], 4, axis=1))
+    # Restoring it into a run with the full noise is refused, naming both modes, before any weight is loaded.
+    full = twogoal_config(runners=0).build_algo()
+    try:
+        with pytest.raises(NoiseModeMismatchError, match="noise_mode='shared'.*noise_mode='full'"):
+            full.restore_from_path(checkpoint)
+    finally:
+        full.stop()

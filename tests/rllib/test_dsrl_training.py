@@ -9,7 +9,7 @@ import pytest
 
 from dsrl_ray.rllib.algorithm import DSRL_METRICS
 from dsrl_ray.rllib import runner_sync as sync
-from dsrl_ray.rllib.module import NOISE_BASE, NOISE_POLICY
+from dsrl_ray.rllib.module import ACT_BASE_NOISE, ACT_NOISE_POLICY
 
 LEARNER = "learners"
 MODULE = "default_policy"
@@ -94,16 +94,16 @@ def test_async_mode_keeps_the_ratio_and_the_chunks(ray_local, twogoal_config):
 def test_warm_up_uses_base_noise_then_switches_to_the_noise_policy(ray_local, twogoal_config):
     algo = twogoal_config(runners=0, init_rollout_steps=40, utd=1).build_algo()
     try:
-        assert int(algo.env_runner.module.noise_mode) == NOISE_BASE
+        assert int(algo.env_runner.module.acting_source) == ACT_BASE_NOISE
         result = algo.train()
         inserted, updates = _learner_counters(algo)
         assert inserted == result["num_env_steps_sampled_lifetime"]
         assert 20 <= inserted < 40  # one fragment of 2 envs x 10 steps: still warming up
-        assert updates == 0 and int(algo.env_runner.module.noise_mode) == NOISE_BASE
+        assert updates == 0 and int(algo.env_runner.module.acting_source) == ACT_BASE_NOISE
         while inserted < 40:
             algo.train()
             inserted, updates = _learner_counters(algo)
-        assert int(algo.env_runner.module.noise_mode) == NOISE_POLICY
+        assert int(algo.env_runner.module.acting_source) == ACT_NOISE_POLICY
         assert updates == inserted - 40
     finally:
         algo.stop()

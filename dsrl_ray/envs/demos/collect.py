@@ -1,4 +1,4 @@
-"""Collect scripted demonstrations into a robomimic-layout HDF5 file."""
+"""Collect demonstrations (scripted or learned demonstrators) into a robomimic-layout HDF5 file."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ class CollectSummary:
         n_successes: successful episodes among them.
         success_rate: ``n_successes / n_attempts``.
         mean_length: mean number of environment steps of the demos written.
+        mean_return: mean return of the demos written, in the stored (robomimic) reward convention:
+            the env's own return for gym tasks, the number of success steps for sparse-success tasks.
         sigma: the demonstrator's action-noise standard deviation.
         seed: the seed of the whole collection.
     """
@@ -44,6 +46,7 @@ class CollectSummary:
     n_successes: int
     success_rate: float
     mean_length: float
+    mean_return: float
     sigma: float
     seed: int
 
@@ -102,8 +105,9 @@ def collect_demos(
     keep_failures: bool = False,
     max_attempts: int | None = None,
     progress: bool = True,
+    demonstrator: ScriptedDemonstrator | None = None,
 ) -> CollectSummary:
-    """Run the scripted demonstrator of ``task_name`` and write ``n_demos`` episodes to ``out_path``.
+    """Run the demonstrator of ``task_name`` and write ``n_demos`` episodes to ``out_path``.
 
     Episodes are seeded from ``seed`` (one child seed per attempt), so a collection is
     reproducible. Rewards are stored in robomimic's convention (the env's reward plus the task's
@@ -111,7 +115,7 @@ def collect_demos(
     robosuite episodes also store ``states`` and ``model_file`` for replay.
 
     Args:
-        task_name: a task with a scripted demonstrator (``TaskSpec.demonstrator``; see ``demo_tasks()``).
+        task_name: a task with a demonstrator (``TaskSpec.demonstrator``; see ``demo_tasks()``).
         n_demos: number of episodes to write.
         sigma: action-noise standard deviation of the demonstrator.
         seed: seed of the whole collection.
@@ -119,7 +123,9 @@ def collect_demos(
         keep_failures: also write unsuccessful episodes.
         max_attempts: episodes to try at most (default ``4 * n_demos + 10``); if fewer than
             ``n_demos`` are kept by then, ``RuntimeError`` and no file is written.
-        progress: show a tqdm progress bar with the success count.
+        progress: show a tqdm progress bar with the mean return (and the success count, for tasks with success).
+        demonstrator: the demonstrator to run (default: ``make_demonstrator(task_name, env, sigma)``,
+            the task's own; a learned one is loaded from its cache or trained first).
     """
     spec = get_task_spec(task_name)
     if n_demos < 1:
@@ -127,7 +133,9 @@ def collect_demos(
     max_attempts = 4 * n_demos + 10 if max_attempts is None else max_attempts
     env = make_task(task_name)
     try:
-        demonstrator = make_demonstrator(task_name, env, sigma)
+        if demonstrator is not None and demonstrator.sigma != sigma:
+            raise ValueError(f"demonstrator has sigma={demonstrator.sigma}; expected the sigma={sigma} given")
+        demonstrator = demonstrator or make_demonstrator(task_name, env, sigma)
         seeds = np.random.SeedSequence(seed)
         kept: list[EpisodeRecord] = []
         attempts = successes = 0
@@ -142,7 +150,10 @@ def collect_demos(
                 if success or keep_failures:
                     kept.append(record)
                     bar.update(1)
-                bar.set_postfix(successes=f"{successes}/{attempts}")
+                postfix = {"mean_return": f"{np.mean([r.rewards.sum() for r in kept]):.1f}" if kept else "-"}
+                if spec.terminate_on_success is not None:  # gym tasks have no success to count
+                    postfix["successes"] = f"{successes}/{attempts}"
+                bar.set_postfix(postfix)
     finally:
         env.close()
     if len(kept) < n_demos:
@@ -160,6 +171,7 @@ def collect_demos(
         n_successes=successes,
         success_rate=successes / attempts,
         mean_length=float(np.mean([len(r.actions) for r in kept])),
+        mean_return=float(np.mean([r.rewards.sum() for r in kept])),
         sigma=float(sigma),
         seed=seed,
     )

@@ -256,7 +256,7 @@ def make_demonstrator(task_name: str, env: gymnasium.Env, sigma: float) -> Scrip
     """The scripted demonstrator of ``task_name`` (``TaskSpec.demonstrator``) for ``env`` (from ``make_task``)."""
     name = get_task_spec(task_name).demonstrator
     if name is None:
-        raise ValueError(f"task {task_name!r} has no scripted demonstrator; tasks with one: {demo_tasks()}")
+        raise ValueError(f"task {task_name!r} has no demonstrator; tasks with one: {demo_tasks()}")
     module, _, cls = name.partition(":")
     demonstrator_cls: type[ScriptedDemonstrator] = getattr(importlib.import_module(f"dsrl_ray.envs.demos.{module}"), cls)
     return demonstrator_cls.for_env(env, sigma)

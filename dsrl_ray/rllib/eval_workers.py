@@ -51,13 +51,11 @@ def evaluate_on_workers(
     Needs a running Ray (``ray.init``) when ``workers > 1``; ``workers == 1`` runs here.
     ``base_policy`` and ``noise_fn`` are sent to the workers once (they must pickle).
     """
-    check_evaluation(task_name, base_policy, n_episodes)
-    if workers < 1:
-        raise ValueError(f"evaluation workers={workers}; expected at least 1")
-    if workers == 1:
+    if evaluation_workers(workers) == 1:
         from dsrl_ray.eval.rollout import evaluate_policy
 
         return evaluate_policy(task_name, base_policy, n_episodes, seed=seed, noise_fn=noise_fn, progress=progress)
+    check_evaluation(task_name, base_policy, n_episodes)
     import ray
 
     if not ray.is_initialized():

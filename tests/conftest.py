@@ -1,4 +1,6 @@
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -43,15 +45,36 @@ def ray_local():
     ray.shutdown()
 
 
+def _made_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """Directory ``name`` filled by ``build(dir)`` once per test run, shared by all pytest-xdist workers.
+
+    Without xdist the directory lives in this session's temporary root; with xdist in the root
+    all workers share, and a file lock makes the first worker build it while the others wait.
+    """
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    out, done = root / name, root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():
+            out.mkdir(exist_ok=True)
+            build(out)
+            done.touch()
+    return out
+
+
 @pytest.fixture(scope="session")
 def twogoal_run(tmp_path_factory):
-    """A TwoGoal run directory with ``demos.hdf5`` and ``base_policy/`` (5000 BC steps), made once per session."""
+    """A TwoGoal run directory with ``demos.hdf5`` and ``base_policy/`` (5000 BC steps), made once per test run."""
     from dsrl_ray.app.cli import main
 
-    run = tmp_path_factory.mktemp("twogoal")
-    main(["demos", "--task", "twogoal", "--out", str(run / "demos.hdf5")])
-    main(["pretrain", "--dataset", str(run / "demos.hdf5"), "--out", str(run / "base_policy")])
-    return run
+    def build(run: Path) -> None:
+        main(["demos", "--task", "twogoal", "--out", str(run / "demos.hdf5")])
+        main(["pretrain", "--dataset", str(run / "demos.hdf5"), "--out", str(run / "base_policy")])
+
+    return _made_once(tmp_path_factory, "twogoal", build)
 
 
 @pytest.fixture(scope="session")
@@ -63,14 +86,15 @@ def twogoal_policy_path(twogoal_run):
 
 
 @pytest.fixture(scope="session")
-def twogoal_flow_policy_path(twogoal_run):
+def twogoal_flow_policy_path(twogoal_run, tmp_path_factory):
     """Path of a TwoGoal flow-matching base-policy checkpoint (the task preset's BC steps on the session's demos)."""
     from dsrl_ray.app.cli import main
     from dsrl_ray.policies.checkpoint import resolve_policy_path
 
-    out = twogoal_run / "flow_policy"
-    main(["pretrain", "--policy-type", "flow", "--dataset", str(twogoal_run / "demos.hdf5"), "--out", str(out)])
-    return resolve_policy_path(out)
+    def build(out: Path) -> None:
+        main(["pretrain", "--policy-type", "flow", "--dataset", str(twogoal_run / "demos.hdf5"), "--out", str(out)])
+
+    return resolve_policy_path(_made_once(tmp_path_factory, "twogoal_flow", build))
 
 
 @pytest.fixture

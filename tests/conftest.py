@@ -24,25 +24,42 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
-def ray_local():
-    """``ray.init(num_cpus=2)`` without dashboard, workers pinned to one thread; shut down at the end.
-
-    A Ray already initialised in this process (started by an earlier test) is used as it is.
-    """
+def _ensure_local_ray():
+    """The Ray of this process: ``ray.init(num_cpus=2)`` without dashboard, workers pinned to one
+    thread, unless one is already initialised (then it is used as it is)."""
     import ray
 
-    if ray.is_initialized():
-        yield ray
-        return
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}},
-        log_to_driver=False,
-    )
-    yield ray
+    if not ray.is_initialized():
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}},
+            log_to_driver=False,
+        )
+    return ray
+
+
+@pytest.fixture(scope="session")
+def _local_ray_session():
+    """Starts the local Ray once per session, before any test's ``_keep_ray_auth_mode`` snapshot
+    (``ray.init`` sets ``RAY_AUTH_MODE``, which later Ray processes must inherit); shuts it down at the end."""
+    ray = _ensure_local_ray()
+    yield
     ray.shutdown()
+
+
+@pytest.fixture
+def ray_local(_local_ray_session):
+    """A local Ray for the test (see ``_ensure_local_ray``), shared by the tests of this process and
+    shut down at the end. It is started again when an earlier test shut it down (the multi-node
+    tests replace it by their own cluster)."""
+    return _ensure_local_ray()
+
+
+@pytest.fixture(scope="module")
+def ray_local_module(_local_ray_session):
+    """``ray_local`` for module-scoped fixtures."""
+    return _ensure_local_ray()
 
 
 def _made_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:

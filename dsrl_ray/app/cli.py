@@ -127,6 +127,9 @@ def _add_demos(sub: argparse._SubParsersAction, demo_tasks: str) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep-failures", action="store_true", help="also keep episodes that did not succeed")
     p.add_argument("--out", type=Path, required=True, help="output .hdf5 path (written only when complete)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="episodes run in this many local Ray workers (default 1: in this process; "
+                        "the file does not depend on it)")
     p.set_defaults(func=cmd_demos)
 
 
@@ -215,8 +218,9 @@ def _add_pipeline(sub: argparse._SubParsersAction, demo_tasks: str) -> None:
                    help="cpu: the config's cpu profile (2 cores, default); paper: the paper's setting (a GPU)")
     p.add_argument("--env-steps", type=int, default=None, help="DSRL env-step budget (default: the YAML's)")
     p.add_argument("--num-env-runners", type=int, default=None, help="env runners (default: the YAML's)")
-    p.add_argument("--eval-workers", type=int, default=None,
-                   help="Ray workers for the evaluation episodes (default: one per CPU; results do not depend on it)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="Ray workers for the demos and the evaluation episodes (default: one per CPU; "
+                        "results do not depend on it)")
     _add_policy_type(p)
     p.set_defaults(func=cmd_pipeline)
 
@@ -306,18 +310,22 @@ def _demo_task_spec(task: str) -> Any:
 
 
 def cmd_demos(args: argparse.Namespace) -> None:
-    from dsrl_ray.envs import collect_demos
+    from dsrl_ray.rllib.demo_workers import collect_demos_on_workers
 
     spec = _demo_task_spec(args.task)
+    if args.workers < 1:
+        raise CommandError(f"--workers {args.workers}; expected at least 1")
     _check_file_output(args.out, "--out")
-    summary = collect_demos(
-        args.task,
-        args.n if args.n is not None else spec.preset.n_demos,
-        sigma=args.sigma if args.sigma is not None else spec.preset.demo_sigma,
-        seed=args.seed,
-        out_path=args.out,
-        keep_failures=args.keep_failures or spec.preset.keep_failures,
-    )
+    with _ray_session(None) if args.workers > 1 else nullcontext():
+        summary = collect_demos_on_workers(
+            args.task,
+            args.n if args.n is not None else spec.preset.n_demos,
+            sigma=args.sigma if args.sigma is not None else spec.preset.demo_sigma,
+            seed=args.seed,
+            out_path=args.out,
+            workers=args.workers,
+            keep_failures=args.keep_failures or spec.preset.keep_failures,
+        )
     print(summary)
 
 
@@ -439,7 +447,7 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
             env_steps=args.env_steps,
             num_env_runners=args.num_env_runners,
             policy_type=args.policy_type,
-            eval_workers=args.eval_workers,
+            workers=args.workers,
         )
         for task in tasks
     ]

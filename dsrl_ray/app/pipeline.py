@@ -40,8 +40,8 @@ class PipelineSettings:
         num_env_runners: env runners (default: the YAML's).
         progress: show progress bars.
         policy_type: the base policy to pretrain: ``"diffusion"`` (DDIM) or ``"flow"`` (flow matching).
-        eval_workers: Ray workers the evaluation episodes are spread over (None: one per CPU of
-            the running Ray; results do not depend on it).
+        workers: Ray workers the demo attempts and the evaluation episodes are spread over (None:
+            one per CPU of the running Ray; results do not depend on it).
     """
 
     task: str = "lift"
@@ -56,7 +56,7 @@ class PipelineSettings:
     num_env_runners: int | None = None
     progress: bool = True
     policy_type: str = "diffusion"
-    eval_workers: int | None = None
+    workers: int | None = None
 
 
 def _stage(index: int, text: str) -> None:
@@ -66,7 +66,7 @@ def _stage(index: int, text: str) -> None:
 def run_pipeline(settings: PipelineSettings) -> dict:
     """Run all six stages; returns the summary written to ``RUN_DIR/summary.json``."""
     from dsrl_ray.rllib.noise_policy import load_noise_policy
-    from dsrl_ray.envs import collect_demos
+    from dsrl_ray.rllib.demo_workers import collect_demos_on_workers
     from dsrl_ray.rllib.eval_workers import evaluate_on_workers, evaluation_workers
     from dsrl_ray.eval.video import film_episode, side_by_side, write_video
     from dsrl_ray.experiment import CONFIG_DIR, load_experiment
@@ -88,14 +88,16 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     episodes = settings.episodes or preset.eval_episodes
     eval_seed = settings.seed + 1000
+    workers = evaluation_workers(settings.workers)
 
     demos = run_dir / "demos.hdf5"
     if demos.exists():
         _stage(1, f"demos: reusing {demos}")
     else:
-        _stage(1, f"demos: {preset.n_demos} scripted demos, action noise sigma={preset.demo_sigma}")
-        print(collect_demos(task, preset.n_demos, sigma=preset.demo_sigma, seed=settings.seed, out_path=demos,
-                            keep_failures=preset.keep_failures))
+        _stage(1, f"demos: {preset.n_demos} demos, action noise sigma={preset.demo_sigma}, {workers} workers")
+        print(collect_demos_on_workers(task, preset.n_demos, sigma=preset.demo_sigma, seed=settings.seed,
+                                       out_path=demos, workers=workers, keep_failures=preset.keep_failures,
+                                       progress=settings.progress))
 
     _stage(2, "pretrain the diffusion base policy (behaviour cloning)")
     pretrained = pretrain_from_dataset(dataset=demos, out_dir=run_dir / "base_policy", task=task,
@@ -104,8 +106,7 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     base_policy = load_policy(pretrained.checkpoint)
 
     _stage(3, f"evaluate the base policy, w ~ N(0, I), {episodes} episodes")
-    workers = min(evaluation_workers(settings.eval_workers), episodes)
-    base_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=workers,
+    base_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=min(workers, episodes),
                                     progress=settings.progress)
     print(base_eval.summary())
     (run_dir / "base_eval.json").write_text(json.dumps(base_eval.to_dict(), indent=2))
@@ -123,7 +124,7 @@ def run_pipeline(settings: PipelineSettings) -> dict:
 
     _stage(5, f"evaluate the steered policy on the same {episodes} episodes (noise sampled from pi_w, as in training)")
     noise_policy = load_noise_policy(trained.checkpoint, explore=True)
-    steered_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=workers,
+    steered_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=min(workers, episodes),
                                        noise_fn=noise_policy, progress=settings.progress)
     print(steered_eval.summary())
     (run_dir / "steered_eval.json").write_text(json.dumps(steered_eval.to_dict(), indent=2))

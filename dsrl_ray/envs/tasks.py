@@ -50,7 +50,7 @@ class TaskPreset:
     arch: dict = field(default_factory=dict)
     pretrain_steps: int = 20_000
     pretrain_lr: float = 1e-4
-    eval_episodes: int = 50
+    eval_episodes: int = 100
     demo_target_return: float | None = None
 
 
@@ -231,7 +231,6 @@ TASKS: dict[str, TaskSpec] = {
                 arch=dict(DPPO_ROBOMIMIC_ARCH, mlp_dims=(128, 128, 128)),
                 pretrain_steps=5_000,
                 pretrain_lr=1e-3,
-                eval_episodes=100,
             ),
         ),
     )

@@ -179,12 +179,12 @@ def test_debug_shows_the_traceback(work):
 
 
 def test_an_unexpected_value_error_is_not_swallowed(work, monkeypatch):
-    import dsrl_ray.envs
+    import dsrl_ray.rllib.demo_workers
 
     def buggy(*args, **kwargs):
         raise ValueError("a bug, not bad input")
 
-    monkeypatch.setattr(dsrl_ray.envs, "collect_demos", buggy)
+    monkeypatch.setattr(dsrl_ray.rllib.demo_workers, "collect_demos_on_workers", buggy)
     with pytest.raises(ValueError, match="a bug"):
         main(["demos", "--task", "twogoal", "--out", str(work / "x.hdf5")])
 

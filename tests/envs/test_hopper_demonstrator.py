@@ -29,7 +29,7 @@ TINY = dict(target_return=1e9, max_env_steps=300, learning_starts=250, batch_siz
 
 
 @pytest.fixture(scope="module")
-def trained(ray_local, tmp_path_factory):
+def trained(ray_local_module, tmp_path_factory):
     """``(cache root, settings, demonstrator)`` of the tiny Hopper demonstrator, trained once here."""
     cache = tmp_path_factory.mktemp("demonstrators")
     settings = SACDemoSettings.for_task("hopper", **TINY)

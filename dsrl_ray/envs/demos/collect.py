@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +97,38 @@ def _run_episode(
     return record, bool(info["success"])
 
 
+def attempt_seed(seed: int, attempt: int) -> np.random.SeedSequence:
+    """Seed sequence of attempt ``attempt`` (0-based) of a collection seeded ``seed``: its
+    ``attempt``-th child, so an attempt's episode does not depend on where or after what it runs."""
+    return np.random.SeedSequence(seed, spawn_key=(attempt,))
+
+
+def run_attempts(
+    task_name: str,
+    attempts: Iterable[int],
+    *,
+    sigma: float,
+    seed: int,
+    demonstrator: ScriptedDemonstrator | None = None,
+) -> Iterator[tuple[EpisodeRecord, bool]]:
+    """Demonstrator episodes ``attempts`` of a collection seeded ``seed``, in that order, on one env.
+
+    Yields ``(record, success)`` per attempt. ``demonstrator``: the one to run (default: the
+    task's own, ``make_demonstrator(task_name, env, sigma)``).
+    """
+    spec = get_task_spec(task_name)
+    env = make_task(task_name)
+    try:
+        if demonstrator is not None and demonstrator.sigma != sigma:
+            raise ValueError(f"demonstrator has sigma={demonstrator.sigma}; expected the sigma={sigma} given")
+        demonstrator = demonstrator or make_demonstrator(task_name, env, sigma)
+        for attempt in attempts:
+            child = attempt_seed(seed, attempt)
+            yield _run_episode(env, spec, demonstrator, int(child.generate_state(1)[0]), np.random.default_rng(child))
+    finally:
+        env.close()
+
+
 def collect_demos(
     task_name: str,
     n_demos: int,
@@ -106,12 +140,14 @@ def collect_demos(
     max_attempts: int | None = None,
     progress: bool = True,
     demonstrator: ScriptedDemonstrator | None = None,
+    attempts: Iterator[tuple[EpisodeRecord, bool]] | None = None,
 ) -> CollectSummary:
     """Run the demonstrator of ``task_name`` and write ``n_demos`` episodes to ``out_path``.
 
-    Episodes are seeded from ``seed`` (one child seed per attempt), so a collection is
-    reproducible. Rewards are stored in robomimic's convention (the env's reward plus the task's
-    reward offset, i.e. 1 on success steps), ``dones`` is 1 on each episode's last step, and
+    Episodes are seeded from ``seed`` (attempt ``i`` by ``attempt_seed(seed, i)``), so a collection
+    is reproducible, and the first ``n_demos`` kept attempts are written whoever ran them. Rewards
+    are stored in robomimic's convention (the env's reward plus the task's reward offset, i.e. 1 on
+    success steps), ``dones`` is 1 on each episode's last step, and
     robosuite episodes also store ``states`` and ``model_file`` for replay.
 
     Args:
@@ -126,40 +162,41 @@ def collect_demos(
         progress: show a tqdm progress bar with the mean return (and the success count, for tasks with success).
         demonstrator: the demonstrator to run (default: ``make_demonstrator(task_name, env, sigma)``,
             the task's own; a learned one is loaded from its cache or trained first).
+        attempts: the ``(record, success)`` of attempts 0, 1, 2, ... in order, from wherever they
+            run (``dsrl_ray.rllib.demo_workers`` runs them on Ray workers); default: ``run_attempts``
+            here. Only as many as needed are drawn; the iterator is closed afterwards.
     """
     spec = get_task_spec(task_name)
     if n_demos < 1:
         raise ValueError(f"n_demos={n_demos}; expected at least 1")
+    if attempts is not None and demonstrator is not None:
+        raise ValueError("collect_demos got both attempts and a demonstrator; the demonstrator runs only here")
     max_attempts = 4 * n_demos + 10 if max_attempts is None else max_attempts
-    env = make_task(task_name)
+    if attempts is None:
+        attempts = run_attempts(task_name, itertools.count(), sigma=sigma, seed=seed, demonstrator=demonstrator)
+    kept: list[EpisodeRecord] = []
+    n_attempts = successes = 0
     try:
-        if demonstrator is not None and demonstrator.sigma != sigma:
-            raise ValueError(f"demonstrator has sigma={demonstrator.sigma}; expected the sigma={sigma} given")
-        demonstrator = demonstrator or make_demonstrator(task_name, env, sigma)
-        seeds = np.random.SeedSequence(seed)
-        kept: list[EpisodeRecord] = []
-        attempts = successes = 0
         with tqdm(total=n_demos, desc=f"collect {task_name}", disable=not progress) as bar:
-            while len(kept) < n_demos and attempts < max_attempts:
-                child = seeds.spawn(1)[0]
-                record, success = _run_episode(
-                    env, spec, demonstrator, int(child.generate_state(1)[0]), np.random.default_rng(child)
-                )
-                attempts += 1
+            while len(kept) < n_demos and n_attempts < max_attempts:
+                record, success = next(attempts)
+                n_attempts += 1
                 successes += success
                 if success or keep_failures:
                     kept.append(record)
                     bar.update(1)
                 postfix = {"mean_return": f"{np.mean([r.rewards.sum() for r in kept]):.1f}" if kept else "-"}
                 if spec.terminate_on_success is not None:  # gym tasks have no success to count
-                    postfix["successes"] = f"{successes}/{attempts}"
+                    postfix["successes"] = f"{successes}/{n_attempts}"
                 bar.set_postfix(postfix)
     finally:
-        env.close()
+        close = getattr(attempts, "close", None)
+        if close is not None:
+            close()
     if len(kept) < n_demos:
         raise RuntimeError(
-            f"collected only {len(kept)} of {n_demos} {task_name} demos in {attempts} attempts "
-            f"(success rate {successes / attempts:.0%} at sigma={sigma}); raise max_attempts or lower sigma"
+            f"collected only {len(kept)} of {n_demos} {task_name} demos in {n_attempts} attempts "
+            f"(success rate {successes / n_attempts:.0%} at sigma={sigma}); raise max_attempts or lower sigma"
         )
     write_demos(out_path, kept, task_env_args(task_name), spec.obs_keys)
     return CollectSummary(
@@ -167,9 +204,9 @@ def collect_demos(
         out_path=str(out_path),
         sha256=file_sha256(out_path),
         n_demos=len(kept),
-        n_attempts=attempts,
+        n_attempts=n_attempts,
         n_successes=successes,
-        success_rate=successes / attempts,
+        success_rate=successes / n_attempts,
         mean_length=float(np.mean([len(r.actions) for r in kept])),
         mean_return=float(np.mean([r.rewards.sum() for r in kept])),
         sigma=float(sigma),

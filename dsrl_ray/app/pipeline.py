@@ -106,7 +106,8 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     base_policy = load_policy(pretrained.checkpoint)
 
     _stage(3, f"evaluate the base policy, w ~ N(0, I), {episodes} episodes")
-    base_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=min(workers, episodes),
+    eval_workers = min(workers, episodes)
+    base_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=eval_workers,
                                     progress=settings.progress)
     print(base_eval.summary())
     (run_dir / "base_eval.json").write_text(json.dumps(base_eval.to_dict(), indent=2))
@@ -124,7 +125,7 @@ def run_pipeline(settings: PipelineSettings) -> dict:
 
     _stage(5, f"evaluate the steered policy on the same {episodes} episodes (noise sampled from pi_w, as in training)")
     noise_policy = load_noise_policy(trained.checkpoint, explore=True)
-    steered_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=min(workers, episodes),
+    steered_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=eval_workers,
                                        noise_fn=noise_policy, progress=settings.progress)
     print(steered_eval.summary())
     (run_dir / "steered_eval.json").write_text(json.dumps(steered_eval.to_dict(), indent=2))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from dsrl_ray.envs.demos.collect import CollectSummary, collect_demos, run_attempts
 from dsrl_ray.envs.demos.datasets import EpisodeRecord
@@ -29,7 +29,7 @@ def _run_shard(task_name: str, attempts: list[int], sigma: float, seed: int) -> 
 
 def attempts_on_workers(
     task_name: str, *, sigma: float, seed: int, workers: int, shard_size: int = SHARD_SIZE
-) -> Iterator[tuple[EpisodeRecord, bool]]:
+) -> Generator[tuple[EpisodeRecord, bool], None, None]:
     """``(record, success)`` of attempts 0, 1, 2, ... in order, run ``shard_size`` at a time in up to
     ``workers`` Ray tasks ahead of the consumer. Closing the iterator cancels the shards still running.
 

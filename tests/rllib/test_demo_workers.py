@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from dsrl_ray.envs import collect_demos
+from dsrl_ray.envs.demos.collect import run_attempts
 from dsrl_ray.rllib.demo_workers import attempts_on_workers, collect_demos_on_workers
 
 
@@ -25,8 +26,6 @@ def test_workers_write_the_one_process_file(ray_local, tmp_path, keep_failures):
 
 
 def test_attempts_come_back_in_order_across_shards(ray_local):
-    from dsrl_ray.envs.demos.collect import run_attempts
-
     stream = attempts_on_workers("twogoal", sigma=0.3, seed=3, workers=2, shard_size=2)
     spread = [next(stream) for _ in range(5)]
     stream.close()

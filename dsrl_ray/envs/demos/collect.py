@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,7 +110,7 @@ def run_attempts(
     sigma: float,
     seed: int,
     demonstrator: ScriptedDemonstrator | None = None,
-) -> Iterator[tuple[EpisodeRecord, bool]]:
+) -> Generator[tuple[EpisodeRecord, bool], None, None]:
     """Demonstrator episodes ``attempts`` of a collection seeded ``seed``, in that order, on one env.
 
     Yields ``(record, success)`` per attempt. ``demonstrator``: the one to run (default: the
@@ -140,7 +140,7 @@ def collect_demos(
     max_attempts: int | None = None,
     progress: bool = True,
     demonstrator: ScriptedDemonstrator | None = None,
-    attempts: Iterator[tuple[EpisodeRecord, bool]] | None = None,
+    attempts: Generator[tuple[EpisodeRecord, bool], None, None] | None = None,
 ) -> CollectSummary:
     """Run the demonstrator of ``task_name`` and write ``n_demos`` episodes to ``out_path``.
 
@@ -164,7 +164,7 @@ def collect_demos(
             the task's own; a learned one is loaded from its cache or trained first).
         attempts: the ``(record, success)`` of attempts 0, 1, 2, ... in order, from wherever they
             run (``dsrl_ray.rllib.demo_workers`` runs them on Ray workers); default: ``run_attempts``
-            here. Only as many as needed are drawn; the iterator is closed afterwards.
+            here. Only as many as needed are drawn; the generator is closed afterwards.
     """
     spec = get_task_spec(task_name)
     if n_demos < 1:
@@ -190,9 +190,7 @@ def collect_demos(
                     postfix["successes"] = f"{successes}/{n_attempts}"
                 bar.set_postfix(postfix)
     finally:
-        close = getattr(attempts, "close", None)
-        if close is not None:
-            close()
+        attempts.close()
     if len(kept) < n_demos:
         raise RuntimeError(
             f"collected only {len(kept)} of {n_demos} {task_name} demos in {n_attempts} attempts "

@@ -86,7 +86,13 @@ class DSRLSettings:
     q_w_pairs: Literal["actor", "learner"] = setting(
         "actor", "NA: Q_W distillation pairs come from the replay ('actor': one stored pair per row, the learner "
         "never calls pi_dp for them) or are drawn and denoised by the learner every step ('learner')")
-    init_rollout_steps: int = setting(2000, "transitions collected with w ~ N(0, I) before training", min=0)
+    init_rollout_steps: int = setting(
+        2000, "transitions the runners collect with w ~ N(0, I) before the noise policy acts", min=0)
+    learning_starts: int | None = setting(
+        None, "transitions inserted before the first gradient step (SB3's learning_starts); None: "
+        "init_rollout_steps (released DSRL: the noise policy starts acting untrained). Smaller: the learner trains "
+        "on the warm-up data while the runners still act with w ~ N(0, I), so pi_w, Q_A and Q_W have had "
+        "(init_rollout_steps - learning_starts) * utd steps when pi_w takes over", min=0)
     replay_capacity: int = setting(1_000_000, "transitions the replay holds", min=1)
     q_w_target: Literal["paired", "min", "mean"] = setting(
         "paired", "Q_W distillation target (NA): member-wise, or the min/mean of the Q_A ensemble")

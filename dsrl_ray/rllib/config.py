@@ -125,6 +125,11 @@ class DSRLConfig(SACConfig):
                 f"DSRLConfig.aliasing_pairs={self.aliasing_pairs}; q_w_pairs='actor' needs at least 1 pair per "
                 "transition (or q_w_pairs='learner': the learner denoises its own draws)"
             )
+        if self.learning_starts is not None and self.learning_starts > self.init_rollout_steps:
+            raise ValueError(
+                f"DSRLConfig.learning_starts={self.learning_starts}; expected at most init_rollout_steps="
+                f"{self.init_rollout_steps} (the noise policy would act before its first gradient step)"
+            )
         if self.offline_data_path is not None and self.variant != "na":
             raise ValueError(
                 f"offline_data_path={self.offline_data_path!r} needs variant='na' (offline data has no noise); "

@@ -116,8 +116,9 @@ class DSRLTorchLearner(SACTorchLearner):
                       PAIR_VALID: ((), np.bool_)}
         self.replay = FlatReplay(cfg.replay_capacity, obs_dim, noise_dim, executed_dim, extra_fields=extra,
                                  seed=cfg.seed)
-        self.limiter = SamplesPerInsertLimiter(cfg.utd, cfg.init_rollout_steps)
-        self.q_w_limiter = SamplesPerInsertLimiter(cfg.q_w_utd, cfg.init_rollout_steps) if self.q_w_blocks else None
+        starts = cfg.init_rollout_steps if cfg.learning_starts is None else cfg.learning_starts
+        self.limiter = SamplesPerInsertLimiter(cfg.utd, starts)
+        self.q_w_limiter = SamplesPerInsertLimiter(cfg.q_w_utd, starts) if self.q_w_blocks else None
         self._gen = torch.Generator(sync.learner_device(self))
         if cfg.seed is not None:
             self._gen.manual_seed(int(cfg.seed) + 7919)
@@ -453,7 +454,8 @@ class DSRLTorchLearner(SACTorchLearner):
     def _end_warm_up_if_due(self) -> bool:
         """Switch the runners to the noise policy once warmed up; True if the weights changed."""
         module = self.dsrl_module
-        if not self.limiter.warmed_up or int(module.acting_source) != ACT_BASE_NOISE:
+        warmed_up = self.limiter.num_inserted >= self.config.init_rollout_steps
+        if not warmed_up or int(module.acting_source) != ACT_BASE_NOISE:
             return False
         module.acting_source.fill_(ACT_NOISE_POLICY)
         sync.set_weights_version(self, sync.weights_version(self) + 1)

@@ -16,7 +16,7 @@ from dsrl_ray.policies.checkpoint import checkpoint_path, normalizer_to_tensors,
 from dsrl_ray.rllib import DSRLConfig
 from dsrl_ray.rllib import runner_sync as sync
 from dsrl_ray.rllib.episodes import PAIR_VALID
-from dsrl_ray.rllib.module import PAIR_EXECUTED, PAIR_NOISE
+from dsrl_ray.rllib.module import ACT_BASE_NOISE, ACT_NOISE_POLICY, PAIR_EXECUTED, PAIR_NOISE
 
 OBS, ACT, CHUNK = 3, 2, 4
 D = ACT * CHUNK
@@ -153,3 +153,22 @@ def test_fused_gradient_path_keeps_rllibs_semantics(policy_path):
     assert all(torch.isfinite(p).all() for p in module.qf.parameters())
     assert torch.equal(refs[first].detach(), before)
     assert not all(torch.equal(a, b) for a, b in zip(online_before, module.qf.parameters()))  # the others stepped
+
+
+def test_learning_starts_trains_on_warm_up_data_before_the_noise_policy_acts(policy_path):
+    learner = _learner(_config(policy_path, utd=1, q_w_utd=0.5, learning_starts=4, init_rollout_steps=12))
+    module, rng = learner.dsrl_module, np.random.default_rng(2)
+    seen = []
+    for vector_step in range(1, 5):
+        out = learner.insert_and_train(_transitions(learner, ENVS, rng),
+                                       timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: ENVS * vector_step})
+        seen.append((learner.limiter.num_updates, learner.q_w_limiter.num_updates, int(module.acting_source),
+                     out["weights"] is not None))
+    base, noise = int(ACT_BASE_NOISE), int(ACT_NOISE_POLICY)
+    # 4, 8, 12, 16 inserted: steps from the 5th transition on; pi_w acts from the 12th (after 8 steps).
+    assert seen == [(0, 0, base, False), (4, 2, base, True), (8, 4, noise, True), (12, 6, noise, True)]
+
+
+def test_learning_starts_after_the_warm_up_is_refused(policy_path):
+    with pytest.raises(ValueError, match=r"learning_starts=20; expected at most init_rollout_steps=8"):
+        _config(policy_path, learning_starts=20).validate()

@@ -63,7 +63,9 @@ def flag_overrides(**flags: Any) -> dict[str, Any]:
     """Experiment overrides (YAML nesting) for the command-line flags that were given (not ``None``).
 
     Keyword names are those of :data:`_FLAG_SECTIONS` (e.g. ``env_steps=5000`` becomes
-    ``{"stop": {"env_steps": 5000}}``); paths become strings.
+    ``{"stop": {"env_steps": 5000}}``); paths become strings. A ``base_policy`` flag is a
+    pretrain checkpoint (or directory): it also drops the YAML's ``base_policy_dppo`` section,
+    which would otherwise load it as a DPPO checkpoint with the YAML's normalisation file.
     """
     overrides: dict[str, Any] = {}
     for name, value in flags.items():
@@ -75,6 +77,8 @@ def flag_overrides(**flags: Any) -> dict[str, Any]:
         section = _FLAG_SECTIONS[name]
         if section is None:
             overrides[name] = value
+            if name == "base_policy":
+                overrides["base_policy_dppo"] = None
         else:
             overrides.setdefault(section, {})[name] = value
     return overrides

@@ -11,7 +11,7 @@ import yaml
 
 from dsrl_ray.experiment import CONFIG_DIR
 from dsrl_ray.envs import TASKS
-from dsrl_ray.experiment import VARIANTS, ExperimentError, load_experiment
+from dsrl_ray.experiment import VARIANTS, ExperimentError, flag_overrides, load_experiment
 
 CONFIGS = CONFIG_DIR
 SHIPPED = sorted(CONFIGS.glob("*.yaml"))
@@ -248,3 +248,13 @@ def test_missing_base_policy_is_reported_with_a_remedy(tmp_path):
     unset = load_experiment(write(tmp_path, with_changes(base_policy=None), "unset.yaml"))
     with pytest.raises(ExperimentError, match=r"base_policy=None in .*--base-policy"):
         unset.resolve_base_policy()
+
+
+def test_a_base_policy_flag_replaces_the_yamls_dppo_checkpoint(tmp_path):
+    # square_na.yaml steers the released DPPO checkpoint; --base-policy (and the pipeline) pass a
+    # pretrain checkpoint instead, which must not be loaded with the DPPO section's normalisation file.
+    experiment = load_experiment(CONFIGS / "square_na.yaml", profile="cpu")
+    assert experiment.base_policy_dppo is not None
+    changed = experiment.override(flag_overrides(base_policy=tmp_path / "base_policy", seed=3), "command line")
+    assert (changed.base_policy, changed.base_policy_dppo, changed.seed) == (str(tmp_path / "base_policy"), None, 3)
+    assert flag_overrides(seed=3) == {"seed": 3}

@@ -594,6 +594,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     summary = ", ".join(f"{k}={v}" for k, v in result.metrics.items() if v is not None)
     print(f"run directory: {Path(result.run_dir).resolve()}")
     print(f"final checkpoint: {Path(result.checkpoint).resolve()}")
+    if result.best is not None:
+        best = result.best
+        print(f"best checkpoint: {best.path.resolve()}  (iteration {best.iteration}, {best.env_steps} env steps, "
+              f"{best.metric} {best.score:.3g} over the last {best.episodes} training episodes)")
     print(f"after {result.iterations} iterations, {result.env_steps} env steps: {summary}", flush=True)
 
 

@@ -5,6 +5,7 @@ Everything goes under one run directory::
     RUN_DIR/demos.hdf5             scripted demonstrations (robomimic layout)
     RUN_DIR/base_policy/           BC checkpoints of the diffusion base policy
     RUN_DIR/base_eval.json         base policy, w ~ N(0, I), on episodes seed .. seed + N - 1
+                                   (with the digest of the policy it evaluated: reused while it matches)
     RUN_DIR/dsrl/                  DSRL run: progress.csv, tensorboard/, checkpoints/, experiment.yaml
     RUN_DIR/steered_eval.json      steered policy (w sampled from pi_w, as in training) on the same N episodes
     RUN_DIR/learning_curve.png     success rate and return vs env steps, base level as a line
@@ -22,6 +23,10 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dsrl_ray.eval.rollout import EvalResult
 
 @dataclass(frozen=True)
 class PipelineSettings:
@@ -77,6 +82,7 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     from dsrl_ray.app.pretrain import pretrain_from_dataset
     from dsrl_ray.app.train import PROGRESS_CSV, train_from_experiment
     from dsrl_ray.experiment import flag_overrides
+    from dsrl_ray.policies.spec import file_sha256
 
     started = time.perf_counter()
     task, run_dir = settings.task, Path(settings.run_dir)
@@ -105,12 +111,17 @@ def run_pipeline(settings: PipelineSettings) -> dict:
                                        policy_type=settings.policy_type)
     base_policy = load_policy(pretrained.checkpoint)
 
-    _stage(3, f"evaluate the base policy, w ~ N(0, I), {episodes} episodes")
     eval_workers = min(workers, episodes)
-    base_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=eval_workers,
-                                    progress=settings.progress)
+    evaluated = {"base_policy_sha256": file_sha256(pretrained.checkpoint), "seed": eval_seed, "episodes": episodes}
+    base_eval = reusable_evaluation(run_dir / "base_eval.json", evaluated)
+    if base_eval is not None:
+        _stage(3, f"evaluate the base policy: reusing {run_dir / 'base_eval.json'} (same policy and episodes)")
+    else:
+        _stage(3, f"evaluate the base policy, w ~ N(0, I), {episodes} episodes")
+        base_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=eval_workers,
+                                        progress=settings.progress)
+        (run_dir / "base_eval.json").write_text(json.dumps({**base_eval.to_dict(), "evaluated": evaluated}, indent=2))
     print(base_eval.summary())
-    (run_dir / "base_eval.json").write_text(json.dumps(base_eval.to_dict(), indent=2))
 
     overrides = flag_overrides(base_policy=pretrained.checkpoint, seed=settings.seed, env_steps=settings.env_steps,
                                num_env_runners=settings.num_env_runners)
@@ -123,8 +134,9 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     trained = train_from_experiment(experiment, dsrl_dir, resume=(dsrl_dir / PROGRESS_CSV).exists(),
                                     progress=settings.progress)
 
-    _stage(5, f"evaluate the steered policy on the same {episodes} episodes (noise sampled from pi_w, as in training)")
-    noise_policy = load_noise_policy(trained.checkpoint, explore=True)
+    _stage(5, f"evaluate the steered policy on the same {episodes} episodes (noise sampled from pi_w, as in training)"
+              f"{_checkpoint_choice(trained.best)}")
+    noise_policy = load_noise_policy(trained.chosen_checkpoint, explore=True)
     steered_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=eval_workers,
                                        noise_fn=noise_policy, progress=settings.progress)
     print(steered_eval.summary())
@@ -134,6 +146,7 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     curve = plot_learning_curve(dsrl_dir / PROGRESS_CSV, run_dir / "learning_curve.png",
                                 base_success=base_eval.success_rate, base_return=base_eval.mean_return,
                                 final_success=steered_eval.success_rate, final_return=steered_eval.mean_return,
+                                final_env_steps=trained.best.env_steps if trained.best is not None else None,
                                 title=f"DSRL-{settings.variant.upper()} on {task}")
     film_seed = _film_seed(base_eval, steered_eval)
     filmed = [
@@ -146,7 +159,7 @@ def run_pipeline(settings: PipelineSettings) -> dict:
         "task": task,
         "variant": settings.variant,
         "policy_type": settings.policy_type,
-        "metric": "success" if get_task_spec(task).terminate_on_success is not None else "return",
+        "metric": "success" if get_task_spec(task).has_success else "return",
         "episodes": episodes,
         "base": evaluation_row(base_eval),
         "steered": evaluation_row(steered_eval),
@@ -156,9 +169,13 @@ def run_pipeline(settings: PipelineSettings) -> dict:
         "machine": machine_description(),
         "date": time.strftime("%Y-%m-%d"),
         "command": f"dsrl-ray pipeline --task {task} --policy-type {settings.policy_type} --variant {settings.variant}",
-        "artifacts": {"learning_curve": str(curve), "video": str(video), "checkpoint": str(trained.checkpoint),
+        "artifacts": {"learning_curve": str(curve), "video": str(video), "checkpoint": str(trained.chosen_checkpoint),
                       "tensorboard": str(dsrl_dir / "tensorboard")},
     }
+    if trained.best is not None:
+        summary["evaluated_checkpoint"] = {"iteration": trained.best.iteration, "env_steps": trained.best.env_steps,
+                                           f"training_{trained.best.metric}": trained.best.score,
+                                           "training_episodes": trained.best.episodes}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     print(format_summary(summary))
     return summary
@@ -180,6 +197,28 @@ def run_all_tasks(settings: list[PipelineSettings], root: Path) -> list[dict]:
     return summaries
 
 
+def reusable_evaluation(path: Path, evaluated: dict) -> EvalResult | None:
+    """The evaluation stored at ``path`` if it was made of the same thing (``evaluated``: the policy's
+    digest, first seed and episode count), else ``None`` (no file, an older file without the
+    record, or another policy or episode set)."""
+    from dsrl_ray.eval.rollout import EvalResult
+
+    if not path.is_file():
+        return None
+    stored = json.loads(path.read_text())
+    if stored.get("evaluated") != evaluated:
+        return None
+    return EvalResult.from_dict(stored)
+
+
+def _checkpoint_choice(best) -> str:
+    """Which checkpoint stage 5 evaluates, for its banner."""
+    if best is None:
+        return ", final checkpoint"
+    return (f", best checkpoint: {best.env_steps} env steps, {best.metric} {best.score:.3g} "
+            f"over its last {best.episodes} training episodes")
+
+
 def _film_seed(base_eval, steered_eval) -> int:
     """An evaluation episode the steered policy solved and the base policy did not (else the first)."""
     for base, steered in zip(base_eval.episodes, steered_eval.episodes):
@@ -198,6 +237,9 @@ def format_summary(summary: dict) -> str:
         lines.append(f"  {name:8s} success {row['success_rate']:6.1%}  (95% CI {low:.1%}-{high:.1%})  "
                      f"return {row['mean_return']:8.2f}")
     lines.append(f"  DSRL env steps {summary['dsrl_env_steps']}, wall time {summary['wall_time_s'] / 60:.1f} min")
+    if "evaluated_checkpoint" in summary:
+        lines.append(f"  steered = the best checkpoint by training episodes, at "
+                     f"{summary['evaluated_checkpoint']['env_steps']} env steps")
     lines.append(f"  {summary['artifacts']['learning_curve']}\n  {summary['artifacts']['video']}")
     return "\n".join(lines)
 

@@ -7,6 +7,8 @@ A run directory holds::
     <run_dir>/tensorboard/         event files, x-axis = env (chunk) steps
     <run_dir>/checkpoints/iter_N/  the latest checkpoint (``DSRL.from_checkpoint`` /
                                    ``algo.restore_from_path``); older ones are removed
+    <run_dir>/checkpoints/best/    with ``best_checkpoint_episodes``: the checkpoint whose last
+                                   training episodes scored best (:mod:`dsrl_ray.app.best_checkpoint`)
 
 Checkpoints are written to a temporary directory and renamed into place, so a crash never
 leaves a half-written ``iter_N``. ``resume=True`` continues from the latest checkpoint
@@ -24,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from dsrl_ray.app.best_checkpoint import BestCheckpoint, EpisodeWindow, keep_best, read_best
+from dsrl_ray.envs.tasks import get_task_spec
 from dsrl_ray.experiment.schema import Experiment, ExperimentError
 
 PROGRESS_CSV = "progress.csv"
@@ -38,6 +42,7 @@ PROGRESS_COLUMNS = (
     "env_steps",
     "sim_steps",
     "wall_time_s",
+    "episodes",
     "success_rate",
     "episode_return_mean",
     "eval_success_rate",
@@ -48,6 +53,7 @@ PROGRESS_COLUMNS = (
 _RESULT_PATHS: dict[str, tuple[str, ...]] = {
     "env_steps": ("num_env_steps_sampled_lifetime",),
     "sim_steps": ("env_runners", "num_sim_steps_sampled_lifetime"),
+    "episodes": ("env_runners", "num_episodes"),
     "success_rate": ("env_runners", "success_rate"),
     "episode_return_mean": ("env_runners", "episode_return_mean"),
     "eval_success_rate": ("evaluation", "env_runners", "success_rate"),
@@ -65,6 +71,8 @@ class TrainResult:
     Attributes:
         run_dir: the run directory.
         checkpoint: the final checkpoint directory.
+        best: the kept best checkpoint (``None``: ``best_checkpoint_episodes`` unset, or no
+            checkpoint had that many training episodes behind it).
         iterations: training iterations done in total (including resumed ones).
         env_steps: env (chunk) steps sampled in total.
         metrics: the last ``progress.csv`` row (``None`` for metrics not reported yet).
@@ -72,9 +80,15 @@ class TrainResult:
 
     run_dir: Path
     checkpoint: Path
+    best: BestCheckpoint | None
     iterations: int
     env_steps: int
     metrics: dict[str, float | None]
+
+    @property
+    def chosen_checkpoint(self) -> Path:
+        """The checkpoint to evaluate: the best one if kept, else the final one."""
+        return self.best.path if self.best is not None else self.checkpoint
 
 
 def default_run_dir(experiment: Experiment) -> Path:
@@ -194,6 +208,7 @@ def _train_loop(algo: Any, experiment: Experiment, run_dir: Path, restored: Path
     env_steps = int(algo.metrics.peek(("env_runners", "num_env_steps_sampled_lifetime"), default=0))
     checkpoint = restored
     saved_at = algo.iteration if restored is not None else None
+    scorer = _BestScorer.for_experiment(experiment, run_dir, rows)
     start = time.perf_counter()
     with open(run_dir / PROGRESS_CSV, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=PROGRESS_COLUMNS)
@@ -219,6 +234,7 @@ def _train_loop(algo: Any, experiment: Experiment, run_dir: Path, restored: Path
                 writer.writerow({k: _cell(v) for k, v in row.items()})
                 f.flush()
                 rows.append(row)
+                scorer.add(row)
                 env_steps = int(row["env_steps"] or env_steps)
                 if row["eval_success_rate"] is not None:
                     last_eval = row["eval_success_rate"]
@@ -226,13 +242,45 @@ def _train_loop(algo: Any, experiment: Experiment, run_dir: Path, restored: Path
                 bar.set_postfix_str(_postfix(row, last_eval), refresh=True)
                 if algo.iteration % experiment.checkpoint_every == 0:
                     checkpoint, saved_at = save_checkpoint(algo, run_dir), algo.iteration
+                    scorer.consider(checkpoint, algo.iteration, env_steps)
         finally:
             bar.close()
     if saved_at != algo.iteration or checkpoint is None:
         checkpoint = save_checkpoint(algo, run_dir)
+        scorer.consider(checkpoint, algo.iteration, env_steps)
     metrics = dict(rows[-1]) if rows else {column: None for column in PROGRESS_COLUMNS}
-    return TrainResult(run_dir=run_dir, checkpoint=checkpoint, iterations=algo.iteration, env_steps=env_steps,
-                       metrics=metrics)
+    return TrainResult(run_dir=run_dir, checkpoint=checkpoint, best=scorer.best, iterations=algo.iteration,
+                       env_steps=env_steps, metrics=metrics)
+
+
+class _BestScorer:
+    """Scores each new checkpoint by the last training episodes and keeps the best (if asked to)."""
+
+    def __init__(self, window: EpisodeWindow | None, metric: str, best: BestCheckpoint | None) -> None:
+        self.window, self.metric, self.best = window, metric, best
+
+    @classmethod
+    def for_experiment(cls, experiment: Experiment, run_dir: Path, rows: list[dict[str, float | None]]) -> _BestScorer:
+        """The scorer of ``experiment``, fed the progress ``rows`` a resumed run keeps."""
+        metric = "success_rate" if get_task_spec(experiment.task).has_success else "episode_return_mean"
+        size = experiment.best_checkpoint_episodes
+        scorer = cls(EpisodeWindow(size) if size else None, metric, read_best(run_dir / CHECKPOINTS) if size else None)
+        for row in rows:
+            scorer.add(row)
+        return scorer
+
+    def add(self, row: Mapping[str, float | None]) -> None:
+        if self.window is not None:
+            self.window.add(row[self.metric], row["episodes"])
+
+    def consider(self, checkpoint: Path, iteration: int, env_steps: int) -> None:
+        """Copy ``checkpoint`` to ``best`` if its window is full and scores above the best so far."""
+        if self.window is None or not self.window.full:
+            return
+        score = self.window.mean
+        if self.best is None or score > self.best.score:
+            self.best = keep_best(checkpoint, iteration=iteration, env_steps=env_steps, metric=self.metric,
+                                  score=score, episodes=self.window.size)
 
 
 def save_checkpoint(algo: Any, run_dir: str | os.PathLike) -> Path:

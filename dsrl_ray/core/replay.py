@@ -332,11 +332,6 @@ class SamplesPerInsertLimiter:
             return 0
         return inserted if self.count_warmup else inserted - self.min_size
 
-    @property
-    def warmed_up(self) -> bool:
-        """True once ``min_size`` transitions have been inserted."""
-        return self.num_inserted >= self.min_size
-
     def on_insert(self, n: int) -> int:
         """Record ``n`` inserted transitions; returns the steps owed afterwards."""
         if n < 0:

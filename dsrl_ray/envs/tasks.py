@@ -122,6 +122,11 @@ class TaskSpec:
                 f"expected obs_dim={self.obs_dim}"
             )
 
+    @property
+    def has_success(self) -> bool:
+        """The task has a notion of success (robomimic, twogoal); gym locomotion only has return."""
+        return self.terminate_on_success is not None
+
     def split_obs(self, obs: np.ndarray) -> dict[str, np.ndarray]:
         """Split flat observations ``(..., obs_dim)`` into ``{key: (..., dim_of_key)}``."""
         obs = np.asarray(obs)

@@ -35,6 +35,7 @@ def plot_learning_curve(
     base_return: float | None = None,
     final_success: float | None = None,
     final_return: float | None = None,
+    final_env_steps: float | None = None,
     smoothing: int = 10,
     title: str = "DSRL",
 ) -> Path:
@@ -43,7 +44,8 @@ def plot_learning_curve(
     Each row of ``progress.csv`` holds the mean over the training episodes that ended in that
     iteration (few per iteration on long-horizon tasks): those are faint dots, their rolling mean
     over ``smoothing`` reported rows is the solid line. Evaluation points (if any) are green
-    markers, the final evaluation of the steered policy a green star at the last env step, and
+    markers, the final evaluation of the steered policy a green star at the env step of the
+    evaluated checkpoint (the last one unless ``final_env_steps`` says otherwise), and
     the base policy's level (``w ~ N(0, I)``) a dashed red line.
 
     Args:
@@ -53,6 +55,7 @@ def plot_learning_curve(
         base_return: base policy's mean episode return (environment reward units).
         final_success: the steered policy's success rate in the final evaluation.
         final_return: the steered policy's mean return in the final evaluation.
+        final_env_steps: env steps of the checkpoint the final evaluation used (default: the last row's).
         smoothing: rows in the rolling mean.
         title: figure title.
 
@@ -82,7 +85,8 @@ def plot_learning_curve(
         if evaluated:
             ax.plot(*zip(*evaluated), "o", color="tab:green", label="steered, evaluation")
         if final_level is not None:
-            ax.plot([steps[-1]], [final_level], "*", color="tab:green", markersize=14, label="steered, final evaluation")
+            at = steps[-1] if final_env_steps is None else final_env_steps
+            ax.plot([at], [final_level], "*", color="tab:green", markersize=14, label="steered, final evaluation")
         if base_level is not None:
             ax.axhline(base_level, color="tab:red", linestyle="--", label="base policy, w ~ N(0, I)")
         ax.set_ylabel(label)

@@ -74,6 +74,18 @@ class EvalResult:
         """Plain-value dict (JSON-serialisable)."""
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict) -> EvalResult:
+        """The result :meth:`to_dict` wrote (other keys are ignored)."""
+        return cls(
+            success_rate=values["success_rate"],
+            success_ci95=tuple(values["success_ci95"]),
+            mean_return=values["mean_return"],
+            std_return=values["std_return"],
+            episode_lengths=list(values["episode_lengths"]),
+            episodes=[EpisodeResult(**episode) for episode in values["episodes"]],
+        )
+
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion (95 % for the default ``z``)."""

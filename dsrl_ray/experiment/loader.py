@@ -63,10 +63,13 @@ def flag_overrides(**flags: Any) -> dict[str, Any]:
     """Experiment overrides (YAML nesting) for the command-line flags that were given (not ``None``).
 
     Keyword names are those of :data:`_FLAG_SECTIONS` (e.g. ``env_steps=5000`` becomes
-    ``{"stop": {"env_steps": 5000}}``); paths become strings. A ``base_policy`` flag is a
-    pretrain checkpoint (or directory): it also drops the YAML's ``base_policy_dppo`` section,
-    which would otherwise load it as a DPPO checkpoint with the YAML's normalisation file.
+    ``{"stop": {"env_steps": 5000}}``); paths become strings. A ``base_policy`` flag is chosen by
+    what the file is: one of our pretrain checkpoints (or a pretrain directory) also drops the
+    YAML's ``base_policy_dppo`` section, which would otherwise load it as a DPPO checkpoint with the
+    YAML's normalisation file; any other file keeps that section (another DPPO checkpoint).
     """
+    from dsrl_ray.policies.checkpoint import is_pretrain_checkpoint
+
     overrides: dict[str, Any] = {}
     for name, value in flags.items():
         if name not in _FLAG_SECTIONS:
@@ -77,7 +80,7 @@ def flag_overrides(**flags: Any) -> dict[str, Any]:
         section = _FLAG_SECTIONS[name]
         if section is None:
             overrides[name] = value
-            if name == "base_policy":
+            if name == "base_policy" and is_pretrain_checkpoint(value):
                 overrides["base_policy_dppo"] = None
         else:
             overrides.setdefault(section, {})[name] = value

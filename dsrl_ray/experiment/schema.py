@@ -13,6 +13,8 @@ are required)::
     base_policy_factory: null   # 'package.module:function' building the base policy (instead of base_policy)
     base_policy_factory_kwargs: null   # its keyword arguments
     checkpoint_every: 500       # training iterations between checkpoints
+    best_checkpoint_episodes: null   # also keep checkpoints/best: best mean training success (return)
+                                     # over this many episodes at a checkpoint; null: latest only
     training: {...}             # DSRLConfig.training() keywords (see Training)
     env_runners: {num_env_runners: 2, num_envs_per_env_runner: 1, rollout_fragment_length: 10}
     learners: {num_learners: 0, num_gpus_per_learner: 1}
@@ -197,6 +199,10 @@ class Experiment:
             with the ``BasePolicy`` interface); excludes ``base_policy``.
         base_policy_factory_kwargs: keyword arguments of the factory.
         checkpoint_every: training iterations between checkpoints.
+        best_checkpoint_episodes: at every checkpoint, score the mean training success (return,
+            for tasks without success) of the last this many episodes and keep the best-scoring
+            checkpoint as ``checkpoints/best`` (see :mod:`dsrl_ray.app.best_checkpoint`); the
+            pipeline evaluates that one. ``None``: keep only the latest.
         training, env_runners, learners, evaluation: see their classes.
         source: the file (and profile / overrides) this came from, for messages.
         profile: the profile merged in, if any.
@@ -212,6 +218,7 @@ class Experiment:
     base_policy_factory: str | None = None
     base_policy_factory_kwargs: dict | None = None
     checkpoint_every: int = _at_least(1, default=100)
+    best_checkpoint_episodes: int | None = _at_least(1)
     training: Training = field(default_factory=Training)
     env_runners: EnvRunners = field(default_factory=EnvRunners)
     learners: Learners = field(default_factory=Learners)

@@ -66,6 +66,22 @@ def resolve_policy_path(path: str | os.PathLike) -> Path:
     return path
 
 
+def is_pretrain_checkpoint(path: str | os.PathLike) -> bool:
+    """``path`` is one of ours: a pretrain directory, or a file tagged with :data:`FORMAT_TAG`.
+
+    ``False`` for anything else (a DPPO ``state_*.pt``, a missing or unreadable file); loading it
+    then reports what is wrong.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return True
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, pickle.UnpicklingError, RuntimeError, EOFError):
+        return False
+    return isinstance(ckpt, dict) and ckpt.get("format") == FORMAT_TAG
+
+
 def normalizer_to_tensors(normalizer: Normalizer) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(v.copy()) for k, v in normalizer.to_dict().items()}
 

@@ -60,3 +60,20 @@ def test_film_twogoal_episode(twogoal_policy_path):
     assert len(filmed.frames) >= 2 and filmed.episode_return <= 0
     again = film_episode("twogoal", policy, seed=3, label="base")
     np.testing.assert_array_equal(filmed.frames, again.frames)  # same seed, same noise: same episode
+
+
+def _green_columns(png) -> np.ndarray:
+    image = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    green = (image[..., 1] > 130) & (image[..., 0] < 80) & (image[..., 2] < 80)  # tab:green markers
+    return np.nonzero(green)[1]
+
+
+def test_final_evaluation_star_sits_at_the_evaluated_checkpoints_env_step(tmp_path):
+    csv_path = tmp_path / "progress.csv"
+    csv_path.write_text(HEADER + "".join(f"{i},{100 * i},{300 * i},{i}.0,0.5,-30,,\n" for i in range(1, 11)))
+    last = plot_learning_curve(csv_path, tmp_path / "last.png", final_success=0.9, final_return=-10.0)
+    earlier = plot_learning_curve(csv_path, tmp_path / "earlier.png", final_success=0.9, final_return=-10.0,
+                                  final_env_steps=300)
+    at_last, at_earlier = _green_columns(last), _green_columns(earlier)
+    assert at_last.size > 50 and at_earlier.size > 50
+    assert at_earlier.mean() < at_last.mean() - 150  # 300 of 100..1000 env steps: far left of the end

@@ -7,11 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from dsrl_ray.experiment import CONFIG_DIR
 from dsrl_ray.envs import TASKS
 from dsrl_ray.experiment import VARIANTS, ExperimentError, flag_overrides, load_experiment
+from dsrl_ray.policies.checkpoint import FORMAT_TAG
 
 CONFIGS = CONFIG_DIR
 SHIPPED = sorted(CONFIGS.glob("*.yaml"))
@@ -250,11 +252,26 @@ def test_missing_base_policy_is_reported_with_a_remedy(tmp_path):
         unset.resolve_base_policy()
 
 
-def test_a_base_policy_flag_replaces_the_yamls_dppo_checkpoint(tmp_path):
-    # square_na.yaml steers the released DPPO checkpoint; --base-policy (and the pipeline) pass a
-    # pretrain checkpoint instead, which must not be loaded with the DPPO section's normalisation file.
+def test_a_pretrain_base_policy_flag_replaces_the_yamls_dppo_checkpoint(tmp_path):
+    # square_na.yaml steers the released DPPO checkpoint; the pipeline (and --base-policy) may pass a
+    # pretrain directory or checkpoint instead, which must not be loaded with the DPPO section's
+    # normalisation file.
     experiment = load_experiment(CONFIGS / "square_na.yaml", profile="cpu")
     assert experiment.base_policy_dppo is not None
-    changed = experiment.override(flag_overrides(base_policy=tmp_path / "base_policy", seed=3), "command line")
-    assert (changed.base_policy, changed.base_policy_dppo, changed.seed) == (str(tmp_path / "base_policy"), None, 3)
+    ours = tmp_path / "base_policy"
+    ours.mkdir()
+    tagged = tmp_path / "pretrain_step_10.pt"
+    torch.save({"format": FORMAT_TAG}, tagged)
+    for path in (ours, tagged):
+        changed = experiment.override(flag_overrides(base_policy=path, seed=3), "command line")
+        assert (changed.base_policy, changed.base_policy_dppo, changed.seed) == (str(path), None, 3)
     assert flag_overrides(seed=3) == {"seed": 3}
+
+
+def test_a_dppo_base_policy_flag_keeps_the_yamls_dppo_section(tmp_path):
+    experiment = load_experiment(CONFIGS / "square_na.yaml", profile="cpu")
+    other = tmp_path / "state_2000.pt"
+    torch.save({"ema": {}, "model": {}}, other)  # the layout of a DPPO state file, not ours
+    changed = experiment.override(flag_overrides(base_policy=other), "command line")
+    assert changed.base_policy == str(other)
+    assert changed.base_policy_dppo == experiment.base_policy_dppo

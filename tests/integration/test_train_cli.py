@@ -1,13 +1,14 @@
 """`dsrl-ray train` end to end on TwoGoal: a couple of iterations, then a resumed one.
 
-Checks the run directory's contract: atomic latest-only checkpoints, one progress.csv row per
-iteration (with evaluation columns on evaluation iterations), TensorBoard event files, and the
-effective experiment YAML.
+Checks the run directory's contract: atomic latest-only checkpoints plus the best one by the last
+training episodes, one progress.csv row per iteration (with evaluation columns on evaluation
+iterations), TensorBoard event files, and the effective experiment YAML.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,10 @@ def base_policy(twogoal_run) -> Path:
 
 @pytest.fixture
 def tiny_config(tmp_path) -> Path:
-    """The shipped TwoGoal config with tiny nets and an evaluation every 2 iterations on 2 episodes."""
+    """The shipped TwoGoal config with tiny nets, an evaluation every 2 iterations on 2 episodes, and
+    the best checkpoint kept by the last 3 training episodes."""
     doc = yaml.safe_load(CONFIG.read_text())
+    doc["best_checkpoint_episodes"] = 3
     doc["training"].update(hidden_sizes=[32, 32], init_rollout_steps=50, train_batch_size_per_learner=32)
     doc["evaluation"] = {"interval": 2, "episodes": 2}
     path = tmp_path / "twogoal_tiny.yaml"
@@ -62,7 +65,13 @@ def test_train_writes_checkpoints_progress_and_tensorboard_then_resumes(
     assert 0.0 <= float(rows[1]["eval_success_rate"]) <= 1.0
 
     checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
-    assert checkpoints == ["iter_0000002"], "only the latest, complete checkpoint is kept"
+    assert checkpoints == ["best", "iter_0000002"], "only the latest, complete checkpoint and the best are kept"
+    best = json.loads((run_dir / "checkpoints" / "best" / "best.json").read_text())
+    episodes = [(float(r["success_rate"]), int(r["episodes"])) for r in rows[: best["iteration"]] if r["episodes"]]
+    last_three = [rate for rate, count in episodes for _ in range(count)][-3:]
+    assert best["metric"] == "success_rate" and best["episodes"] == 3 and len(last_three) == 3
+    assert best["score"] == pytest.approx(sum(last_three) / 3)
+    assert (run_dir / "checkpoints" / "best" / "rllib_checkpoint.json").is_file()
     assert (run_dir / "checkpoints" / "iter_0000002" / "rllib_checkpoint.json").is_file()
     assert list((run_dir / "tensorboard").glob("events.out.tfevents*"))
     effective = load_experiment(run_dir / "experiment.yaml")
@@ -78,4 +87,4 @@ def test_train_writes_checkpoints_progress_and_tensorboard_then_resumes(
     assert [int(r["iteration"]) for r in rows] == [1, 2, 3]
     assert int(rows[2]["env_steps"]) > steps[1], "the resumed run continues the env-step count"
     assert float(rows[2]["wall_time_s"]) > float(rows[1]["wall_time_s"])
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["iter_0000003"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best", "iter_0000003"]

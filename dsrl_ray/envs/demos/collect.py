@@ -186,7 +186,7 @@ def collect_demos(
                     kept.append(record)
                     bar.update(1)
                 postfix = {"mean_return": f"{np.mean([r.rewards.sum() for r in kept]):.1f}" if kept else "-"}
-                if spec.terminate_on_success is not None:  # gym tasks have no success to count
+                if spec.has_success:  # gym tasks have no success to count
                     postfix["successes"] = f"{successes}/{n_attempts}"
                 bar.set_postfix(postfix)
     finally:

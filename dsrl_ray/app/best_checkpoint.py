@@ -22,6 +22,7 @@ import shutil
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Mapping
 
 BEST = "best"
 BEST_JSON = "best.json"
@@ -122,3 +123,35 @@ def keep_best(checkpoint: Path, *, iteration: int, env_steps: int, metric: str, 
     os.replace(partial, final)
     shutil.rmtree(old, ignore_errors=True)
     return best
+
+
+class BestScorer:
+    """Scores each new checkpoint by the last training episodes and keeps the best one.
+
+    Args:
+        episodes: the window length; ``None`` turns keeping a best checkpoint off.
+        metric: the ``progress.csv`` column to score (``success_rate`` or ``episode_return_mean``).
+        warm_up_env_steps: rows up to this many env steps are not scored: their episodes were
+            acted with ``w ~ N(0, I)``, not by the noise policy a checkpoint holds. (An episode
+            that straddles the end of the warm-up counts; there is at most one per env.)
+        best: the best checkpoint a resumed run kept (``None``: none yet).
+    """
+
+    def __init__(self, episodes: int | None, metric: str, warm_up_env_steps: int,
+                 best: BestCheckpoint | None = None) -> None:
+        self.window = EpisodeWindow(episodes) if episodes is not None else None
+        self.metric, self.warm_up_env_steps, self.best = metric, warm_up_env_steps, best
+
+    def add(self, row: Mapping[str, float | None]) -> None:
+        """Record the episodes of one ``progress.csv`` row (its ``metric`` and ``episodes`` columns)."""
+        if self.window is not None and (row["env_steps"] or 0) > self.warm_up_env_steps:
+            self.window.add(row[self.metric], row["episodes"])
+
+    def consider(self, checkpoint: Path, iteration: int, env_steps: int) -> None:
+        """Copy ``checkpoint`` to ``best`` if the window is full and scores above the best so far."""
+        if self.window is None or not self.window.full:
+            return
+        score = self.window.mean
+        if self.best is None or score > self.best.score:
+            self.best = keep_best(checkpoint, iteration=iteration, env_steps=env_steps, metric=self.metric,
+                                  score=score, episodes=self.window.size)

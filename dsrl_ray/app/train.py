@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from dsrl_ray.app.best_checkpoint import BestCheckpoint, EpisodeWindow, keep_best, read_best
+from dsrl_ray.app.best_checkpoint import BestCheckpoint, BestScorer, read_best
 from dsrl_ray.envs.tasks import get_task_spec
 from dsrl_ray.experiment.schema import Experiment, ExperimentError
 
@@ -208,7 +208,7 @@ def _train_loop(algo: Any, experiment: Experiment, run_dir: Path, restored: Path
     env_steps = int(algo.metrics.peek(("env_runners", "num_env_steps_sampled_lifetime"), default=0))
     checkpoint = restored
     saved_at = algo.iteration if restored is not None else None
-    scorer = _BestScorer.for_experiment(experiment, run_dir, rows)
+    scorer = _best_scorer(experiment, run_dir, rows, algo.config.init_rollout_steps)
     start = time.perf_counter()
     with open(run_dir / PROGRESS_CSV, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=PROGRESS_COLUMNS)
@@ -253,35 +253,15 @@ def _train_loop(algo: Any, experiment: Experiment, run_dir: Path, restored: Path
                        env_steps=env_steps, metrics=metrics)
 
 
-class _BestScorer:
-    """Scores each new checkpoint by the last training episodes and keeps the best (if asked to)."""
-
-    def __init__(self, window: EpisodeWindow | None, metric: str, best: BestCheckpoint | None) -> None:
-        self.window, self.metric, self.best = window, metric, best
-
-    @classmethod
-    def for_experiment(cls, experiment: Experiment, run_dir: Path, rows: list[dict[str, float | None]]) -> _BestScorer:
-        """The scorer of ``experiment``, fed the progress ``rows`` a resumed run keeps."""
-        metric = "success_rate" if get_task_spec(experiment.task).has_success else "episode_return_mean"
-        size = experiment.best_checkpoint_episodes
-        scorer = cls(EpisodeWindow(size) if size else None, metric, read_best(run_dir / CHECKPOINTS) if size else None)
-        for row in rows:
-            scorer.add(row)
-        return scorer
-
-    def add(self, row: Mapping[str, float | None]) -> None:
-        if self.window is not None:
-            self.window.add(row[self.metric], row["episodes"])
-
-    def consider(self, checkpoint: Path, iteration: int, env_steps: int) -> None:
-        """Copy ``checkpoint`` to ``best`` if its window is full and scores above the best so far."""
-        if self.window is None or not self.window.full:
-            return
-        score = self.window.mean
-        if self.best is None or score > self.best.score:
-            self.best = keep_best(checkpoint, iteration=iteration, env_steps=env_steps, metric=self.metric,
-                                  score=score, episodes=self.window.size)
-
+def _best_scorer(experiment: Experiment, run_dir: Path, rows: list[dict[str, float | None]],
+                 warm_up_env_steps: int) -> BestScorer:
+    """The best-checkpoint scorer of ``experiment``, fed the progress ``rows`` a resumed run keeps."""
+    metric = "success_rate" if get_task_spec(experiment.task).has_success else "episode_return_mean"
+    size = experiment.best_checkpoint_episodes
+    scorer = BestScorer(size, metric, warm_up_env_steps, read_best(run_dir / CHECKPOINTS) if size else None)
+    for row in rows:
+        scorer.add(row)
+    return scorer
 
 def save_checkpoint(algo: Any, run_dir: str | os.PathLike) -> Path:
     """Save ``algo`` to ``<run_dir>/checkpoints/iter_<N>`` atomically, then remove older checkpoints.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dsrl_ray.app.best_checkpoint import BEST, BEST_JSON, EpisodeWindow, keep_best, read_best
+from dsrl_ray.app.best_checkpoint import BEST, BEST_JSON, BestScorer, EpisodeWindow, keep_best, read_best
 
 
 def test_window_spreads_iteration_means_over_their_episodes():
@@ -71,3 +71,29 @@ def test_a_copy_that_fails_leaves_the_previous_best_complete(tmp_path, monkeypat
     best = read_best(tmp_path)
     assert (best.iteration, best.score) == (50, 0.4)
     assert (tmp_path / BEST / "learner" / "state.pt").read_text() == "first"
+
+
+def _row(env_steps: int, rate: float | None, episodes: int) -> dict:
+    return {"env_steps": env_steps, "success_rate": rate, "episodes": episodes}
+
+
+def test_scorer_skips_the_warm_up_and_keeps_only_improvements(tmp_path):
+    scorer = BestScorer(2, "success_rate", warm_up_env_steps=100)
+    scorer.add(_row(100, 1.0, 2))  # warm-up episodes (base noise): never scored
+    scorer.add(_row(150, 0.0, 1))
+    first = _checkpoint(tmp_path, "iter_0000003", "first")
+    scorer.consider(first, 3, 150)
+    assert scorer.best is None, "one scored episode does not fill a window of two"
+    scorer.add(_row(200, 1.0, 1))
+    scorer.consider(first, 4, 200)
+    assert (scorer.best.iteration, scorer.best.score) == (4, 0.5)
+    scorer.add(_row(250, 0.0, 2))
+    scorer.consider(_checkpoint(tmp_path, "iter_0000005", "worse"), 5, 250)
+    assert scorer.best.iteration == 4 and (tmp_path / BEST / "learner" / "state.pt").read_text() == "first"
+
+
+def test_scorer_without_a_window_keeps_nothing(tmp_path):
+    scorer = BestScorer(None, "success_rate", warm_up_env_steps=0)
+    scorer.add(_row(10, 1.0, 5))
+    scorer.consider(_checkpoint(tmp_path, "iter_0000001", "x"), 1, 10)
+    assert scorer.best is None and not (tmp_path / BEST).exists()

@@ -67,7 +67,8 @@ def test_train_writes_checkpoints_progress_and_tensorboard_then_resumes(
     checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
     assert checkpoints == ["best", "iter_0000002"], "only the latest, complete checkpoint and the best are kept"
     best = json.loads((run_dir / "checkpoints" / "best" / "best.json").read_text())
-    episodes = [(float(r["success_rate"]), int(r["episodes"])) for r in rows[: best["iteration"]] if r["episodes"]]
+    scored = [r for r in rows[: best["iteration"]] if int(r["env_steps"]) > 50 and int(r["episodes"] or 0)]  # after warm-up
+    episodes = [(float(r["success_rate"]), int(r["episodes"])) for r in scored]
     last_three = [rate for rate, count in episodes for _ in range(count)][-3:]
     assert best["metric"] == "success_rate" and best["episodes"] == 3 and len(last_three) == 3
     assert best["score"] == pytest.approx(sum(last_three) / 3)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import torch
 
 from dsrl_ray.envs import DemoDatasetError, get_task_spec, load_demos, task_for_env_name
 from dsrl_ray.policies import DEFAULT_POLICY_TYPE, PretrainConfig, PretrainResult, make_arch, pretrain
@@ -36,6 +40,7 @@ def pretrain_from_dataset(
     checkpoint_every: int = 2000,
     seed: int = 0,
     progress: bool = True,
+    threads: int | None = None,
 ) -> PretrainResult:
     """Behaviour-clone a base policy (diffusion or flow matching) on a demo file.
 
@@ -50,6 +55,8 @@ def pretrain_from_dataset(
         arch_overrides: architecture fields (``DiffusionArch`` or ``FlowArch``) replacing the task preset's.
         policy_type: ``"diffusion"`` (DDIM sampler, the default) or ``"flow"`` (flow matching, ODE sampler).
         seed: seeds batches, diffusion times and noise.
+        threads: torch intra-op threads while training; default: one per CPU core (behaviour
+            cloning runs alone in the driver, whose ``OMP_NUM_THREADS=1`` is meant for Ray workers).
 
     Returns:
         The :class:`~dsrl_ray.policies.PretrainResult` (final checkpoint path, loss history).
@@ -70,14 +77,28 @@ def pretrain_from_dataset(
         progress=progress,
     )
     episodes = [(ep.obs, ep.actions) for ep in data.episodes]
-    return pretrain(
-        episodes,
-        arch,
-        config,
-        Path(out_dir),
-        dataset_sha256=data.sha256,
-        meta={"task": task_name, "obs_keys": list(spec.obs_keys), "dataset": str(Path(dataset).resolve())},
-    )
+    with torch_threads(threads if threads is not None else os.cpu_count() or 1):
+        return pretrain(
+            episodes,
+            arch,
+            config,
+            Path(out_dir),
+            dataset_sha256=data.sha256,
+            meta={"task": task_name, "obs_keys": list(spec.obs_keys), "dataset": str(Path(dataset).resolve())},
+        )
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, then restore the previous number."""
+    if n < 1:
+        raise ValueError(f"threads must be at least 1, got {n}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def checkpoint_task(path: str | os.PathLike) -> str | None:

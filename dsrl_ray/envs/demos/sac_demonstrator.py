@@ -3,9 +3,9 @@
 Nothing can be downloaded here, so the locomotion tasks get demonstrations the way D4RL's
 ``*-medium`` datasets were made: train SAC on the task until its deterministic evaluation return
 reaches the task's ``TaskPreset.demo_target_return`` (about a third of expert return), then roll
-that policy out with Gaussian action noise ``sigma``. Training (RLlib's SAC, in
-:mod:`dsrl_ray.rllib.sac_training`) happens only when the cache has no demonstrator for the
-same gymnasium id and :class:`SACDemoSettings`; Ray is imported only then.
+that policy out with Gaussian action noise ``sigma``. Training (SAC as DSRL-SAC over the identity
+base policy, on our RLlib algorithm, in :mod:`dsrl_ray.rllib.sac_training`) happens only when the
+cache has no demonstrator for the same gymnasium id and :class:`SACDemoSettings`; Ray is imported only then.
 
 Cache layout (default root ``~/.cache/dsrl_ray/demonstrators``; ``$DSRL_RAY_CACHE_DIR`` or
 ``$XDG_CACHE_HOME/dsrl_ray/demonstrators`` replace it)::
@@ -39,8 +39,8 @@ from dsrl_ray.envs.tasks import TaskOptions, get_task_spec, task_for_env_name
 CACHE_DIR_VARIABLE = "DSRL_RAY_CACHE_DIR"
 """Environment variable that, when set, is the demonstrator cache root."""
 
-_FORMAT = 1
-"""Version of the cache layout; part of the key."""
+_FORMAT = 2
+"""Version of the cache layout and of the trainer (2: DSRL-SAC over the identity base policy); part of the key."""
 
 
 def default_cache_dir() -> Path:
@@ -65,7 +65,7 @@ class SACDemoSettings:
         alpha_lr: Adam learning rate of the entropy temperature (target entropy ``-act_dim``).
         batch_size: transitions per gradient step.
         utd: gradient steps per env step.
-        learning_starts: env steps sampled (by the initial policy) before the first gradient step.
+        learning_starts: env steps acted with ``clip(N(0, I), -1, 1)`` before the first gradient step.
         gamma: discount.
         tau: Polyak coefficient of the target critics.
         buffer_capacity: uniform replay capacity in transitions.
@@ -73,7 +73,7 @@ class SACDemoSettings:
             gradient steps follow).
         eval_every: env steps between evaluations.
         eval_episodes: deterministic episodes per evaluation.
-        seed: seeds RLlib (networks, sampling) and the evaluation episodes.
+        seed: seeds RLlib (networks, sampling, replay) and the evaluation episodes.
     """
 
     target_return: float
@@ -88,7 +88,7 @@ class SACDemoSettings:
     gamma: float = 0.99
     tau: float = 0.005
     buffer_capacity: int = 1_000_000
-    rollout_fragment_length: int = 1
+    rollout_fragment_length: int = 8
     eval_every: int = 5_000
     eval_episodes: int = 5
     seed: int = 0
@@ -151,8 +151,8 @@ class TrainingRecord:
 def actor_action(actor: torch.nn.Module, obs: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """The deterministic SAC action ``(..., act_dim)`` in env units for ``obs`` ``(..., obs_dim)``.
 
-    The actor outputs RLlib's squashed-Gaussian inputs ``(mean, log_std)``; the action is
-    ``tanh(mean)`` mapped from ``[-1, 1]`` onto ``[low, high]`` (RLlib's action unsquashing).
+    The actor outputs the squashed-Gaussian inputs ``(mean, log_std)``; the action is
+    ``tanh(mean)`` mapped from ``[-1, 1]`` onto ``[low, high]``.
     """
     with torch.no_grad():
         inputs = actor(torch.as_tensor(np.asarray(obs, dtype=np.float32)))
@@ -245,7 +245,7 @@ class SACDemonstrator(ScriptedDemonstrator):
     def load_or_train(cls, task_name: str, sigma: float, *, version: str | None = None,
                       settings: SACDemoSettings | None = None, cache_dir: str | os.PathLike | None = None,
                       progress: bool = True) -> SACDemonstrator:
-        """The demonstrator of gym task ``task_name`` from the cache; trained (RLlib SAC) and cached if missing.
+        """The demonstrator of gym task ``task_name`` from the cache; trained (SAC) and cached if missing.
 
         Args:
             task_name: a gym task with ``preset.demo_target_return``.
@@ -266,7 +266,7 @@ class SACDemonstrator(ScriptedDemonstrator):
             from dsrl_ray.rllib.sac_training import train_sac  # imports Ray: only when training
 
             actor, record = train_sac(
-                gym_id, settings,
+                task_name, options.gym_version, settings,
                 evaluate=lambda a: evaluate_actor(task_name, a, settings.eval_episodes, settings.seed,
                                                   options.gym_version),
                 progress=progress,

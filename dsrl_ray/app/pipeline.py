@@ -8,12 +8,16 @@ Everything goes under one run directory::
                                    (with the digest of the policy it evaluated: reused while it matches)
     RUN_DIR/dsrl/                  DSRL run: progress.csv, tensorboard/, checkpoints/, experiment.yaml
     RUN_DIR/steered_eval.json      steered policy (w sampled from pi_w, as in training) on the same N episodes
+                                   (with the digests of both policies: reused while they match)
     RUN_DIR/learning_curve.png     success rate and return vs env steps, base level as a line
     RUN_DIR/episodes.gif           one base and one steered episode side by side (same env seed)
+    RUN_DIR/timings.json           seconds each stage took when it did its work
     RUN_DIR/summary.json           the numbers of the table printed at the end
 
 Steps whose output exists are skipped (or resumed, for pretraining and DSRL training), so an
-interrupted pipeline continues where it stopped.
+interrupted pipeline continues where it stopped. The summary's wall time is the sum of the
+stages' times as measured when each did its work (a resumed stage adds to its stored time), so a
+rerun that reuses everything reports the time the results took, not the rerun's.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,9 +74,36 @@ def _stage(index: int, text: str) -> None:
     print(f"[{index}/6] {text}", flush=True)
 
 
+class StageTimes:
+    """Seconds each stage took when it did its work, stored in ``path`` (JSON ``{stage: seconds}``) across runs.
+
+    A stage that is skipped because its output exists keeps its stored time; one that runs afresh
+    replaces it; one that resumes (pretraining, DSRL training) adds to it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seconds: dict[str, float] = json.loads(path.read_text()) if path.is_file() else {}
+
+    @contextmanager
+    def measure(self, stage: str, *, resumed: bool = False) -> Iterator[None]:
+        """Time the block as ``stage`` (added to its stored time if ``resumed``) and store it."""
+        started = time.perf_counter()
+        yield
+        before = self.seconds.get(stage, 0.0) if resumed else 0.0
+        self.seconds[stage] = round(before + time.perf_counter() - started, 1)
+        partial = self.path.with_name(f".partial_{self.path.name}")
+        partial.write_text(json.dumps(self.seconds, indent=2))
+        os.replace(partial, self.path)
+
+    def total(self) -> float:
+        """Sum of the stored stage times, seconds."""
+        return round(sum(self.seconds.values()), 1)
+
+
 def run_pipeline(settings: PipelineSettings) -> dict:
     """Run all six stages; returns the summary written to ``RUN_DIR/summary.json``."""
-    from dsrl_ray.rllib.noise_policy import load_noise_policy
+    from dsrl_ray.rllib.noise_policy import load_noise_policy, noise_policy_digest
     from dsrl_ray.rllib.demo_workers import collect_demos_on_workers
     from dsrl_ray.rllib.eval_workers import evaluate_on_workers, evaluation_workers
     from dsrl_ray.eval.video import film_episode, side_by_side, write_video
@@ -84,7 +117,6 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     from dsrl_ray.experiment import flag_overrides
     from dsrl_ray.policies.spec import file_sha256
 
-    started = time.perf_counter()
     task, run_dir = settings.task, Path(settings.run_dir)
     preset = get_task_spec(task).preset
     config_path = settings.config or CONFIG_DIR / f"{task}_{settings.variant}.yaml"
@@ -92,6 +124,7 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     if experiment.task != task:
         raise ValueError(f"config {str(config_path)!r} is for task {experiment.task!r}; the pipeline runs {task!r}")
     run_dir.mkdir(parents=True, exist_ok=True)
+    times = StageTimes(run_dir / "timings.json")
     episodes = settings.episodes or preset.eval_episodes
     eval_seed = settings.seed + 1000
     workers = evaluation_workers(settings.workers)
@@ -101,14 +134,17 @@ def run_pipeline(settings: PipelineSettings) -> dict:
         _stage(1, f"demos: reusing {demos}")
     else:
         _stage(1, f"demos: {preset.n_demos} demos, action noise sigma={preset.demo_sigma}, {workers} workers")
-        print(collect_demos_on_workers(task, preset.n_demos, sigma=preset.demo_sigma, seed=settings.seed,
-                                       out_path=demos, workers=workers, keep_failures=preset.keep_failures,
-                                       progress=settings.progress))
+        with times.measure("demos"):
+            print(collect_demos_on_workers(task, preset.n_demos, sigma=preset.demo_sigma, seed=settings.seed,
+                                           out_path=demos, workers=workers, keep_failures=preset.keep_failures,
+                                           progress=settings.progress))
 
     _stage(2, "pretrain the diffusion base policy (behaviour cloning)")
-    pretrained = pretrain_from_dataset(dataset=demos, out_dir=run_dir / "base_policy", task=task,
-                                       steps=settings.pretrain_steps, seed=settings.seed, progress=settings.progress,
-                                       policy_type=settings.policy_type)
+    base_dir = run_dir / "base_policy"
+    with times.measure("pretrain", resumed=base_dir.is_dir() and any(base_dir.iterdir())):
+        pretrained = pretrain_from_dataset(dataset=demos, out_dir=base_dir, task=task, steps=settings.pretrain_steps,
+                                           seed=settings.seed, progress=settings.progress,
+                                           policy_type=settings.policy_type)
     base_policy = load_policy(pretrained.checkpoint)
 
     eval_workers = min(workers, episodes)
@@ -118,8 +154,9 @@ def run_pipeline(settings: PipelineSettings) -> dict:
         _stage(3, f"evaluate the base policy: reusing {run_dir / 'base_eval.json'} (same policy and episodes)")
     else:
         _stage(3, f"evaluate the base policy, w ~ N(0, I), {episodes} episodes")
-        base_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=eval_workers,
-                                        progress=settings.progress)
+        with times.measure("base_eval"):
+            base_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=eval_workers,
+                                            progress=settings.progress)
         (run_dir / "base_eval.json").write_text(json.dumps({**base_eval.to_dict(), "evaluated": evaluated}, indent=2))
     print(base_eval.summary())
 
@@ -131,29 +168,38 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     dsrl_dir = run_dir / "dsrl"
     _stage(4, f"steer: DSRL-{settings.variant.upper()} on {config_path.name}"
               f"{f' (profile {settings.profile})' if settings.profile else ''}, {experiment.stop.env_steps} env steps")
-    trained = train_from_experiment(experiment, dsrl_dir, resume=(dsrl_dir / PROGRESS_CSV).exists(),
-                                    progress=settings.progress)
+    resume = (dsrl_dir / PROGRESS_CSV).exists()
+    with times.measure("dsrl", resumed=resume):
+        trained = train_from_experiment(experiment, dsrl_dir, resume=resume, progress=settings.progress)
 
-    _stage(5, f"evaluate the steered policy on the same {episodes} episodes (noise sampled from pi_w, as in training)"
-              f"{_checkpoint_choice(trained.best)}")
     noise_policy = load_noise_policy(trained.chosen_checkpoint, explore=True)
-    steered_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=eval_workers,
-                                       noise_fn=noise_policy, progress=settings.progress)
+    evaluated = {**evaluated, "noise_policy_sha256": noise_policy_digest(trained.chosen_checkpoint)}
+    steered_eval = reusable_evaluation(run_dir / "steered_eval.json", evaluated)
+    if steered_eval is not None:
+        _stage(5, f"evaluate the steered policy: reusing {run_dir / 'steered_eval.json'} (same policies and episodes)")
+    else:
+        _stage(5, f"evaluate the steered policy on the same {episodes} episodes (noise sampled from pi_w, as in "
+                  f"training){_checkpoint_choice(trained.best)}")
+        with times.measure("steered_eval"):
+            steered_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=eval_workers,
+                                               noise_fn=noise_policy, progress=settings.progress)
+        (run_dir / "steered_eval.json").write_text(
+            json.dumps({**steered_eval.to_dict(), "evaluated": evaluated}, indent=2))
     print(steered_eval.summary())
-    (run_dir / "steered_eval.json").write_text(json.dumps(steered_eval.to_dict(), indent=2))
 
     _stage(6, "learning curve and episode video")
-    curve = plot_learning_curve(dsrl_dir / PROGRESS_CSV, run_dir / "learning_curve.png",
-                                base_success=base_eval.success_rate, base_return=base_eval.mean_return,
-                                final_success=steered_eval.success_rate, final_return=steered_eval.mean_return,
-                                final_env_steps=trained.best.env_steps if trained.best is not None else None,
-                                title=f"DSRL-{settings.variant.upper()} on {task}")
-    film_seed = _film_seed(base_eval, steered_eval)
-    filmed = [
-        film_episode(task, base_policy, seed=film_seed, label="base, w ~ N(0, I)"),
-        film_episode(task, base_policy, seed=film_seed, noise_fn=noise_policy, label="steered (DSRL)"),
-    ]
-    video = write_video(side_by_side(filmed), run_dir / "episodes.gif")
+    with times.measure("figures"):
+        curve = plot_learning_curve(dsrl_dir / PROGRESS_CSV, run_dir / "learning_curve.png",
+                                    base_success=base_eval.success_rate, base_return=base_eval.mean_return,
+                                    final_success=steered_eval.success_rate, final_return=steered_eval.mean_return,
+                                    final_env_steps=trained.best.env_steps if trained.best is not None else None,
+                                    title=f"DSRL-{settings.variant.upper()} on {task}")
+        film_seed = _film_seed(base_eval, steered_eval)
+        filmed = [
+            film_episode(task, base_policy, seed=film_seed, label="base, w ~ N(0, I)"),
+            film_episode(task, base_policy, seed=film_seed, noise_fn=noise_policy, label="steered (DSRL)"),
+        ]
+        video = write_video(side_by_side(filmed), run_dir / "episodes.gif")
 
     summary = {
         "task": task,
@@ -165,7 +211,8 @@ def run_pipeline(settings: PipelineSettings) -> dict:
         "steered": evaluation_row(steered_eval),
         "dsrl_env_steps": trained.env_steps,
         "dsrl_sim_steps": trained.metrics.get("sim_steps"),
-        "wall_time_s": round(time.perf_counter() - started, 1),
+        "wall_time_s": times.total(),
+        "stage_times_s": dict(times.seconds),
         "machine": machine_description(),
         "date": time.strftime("%Y-%m-%d"),
         "command": f"dsrl-ray pipeline --task {task} --policy-type {settings.policy_type} --variant {settings.variant}",

@@ -6,6 +6,7 @@ noise_fn=noise_policy)`` runs the frozen base policy on the noise ``pi_w`` choos
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,6 +68,22 @@ class NoisePolicy:
             eps = torch.as_tensor(np.stack([rng.standard_normal(self.actor.action_dim, dtype=np.float32) for rng in rngs]))
         noise = act(self.actor, obs_t, "explore" if self.explore else "mode", self.action_magnitude, eps=eps)
         return self.steering.chunk_noise(noise).numpy()
+
+
+def noise_policy_digest(checkpoint: str | os.PathLike) -> str:
+    """Hex sha256 over the RLModule files of a DSRL checkpoint directory (names and bytes, in name order):
+    the identity of the noise policy it holds."""
+    from dsrl_ray.policies.spec import file_sha256
+
+    module_dir = Path(checkpoint) / MODULE_SUBDIR
+    files = sorted(p for p in module_dir.rglob("*") if p.is_file())
+    if not files:
+        raise FileNotFoundError(f"{str(checkpoint)!r} is not a DSRL checkpoint directory: no files in "
+                                f"{str(module_dir)!r}")
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.relative_to(module_dir).as_posix()}:{file_sha256(file)}\n".encode())
+    return digest.hexdigest()
 
 
 def load_noise_policy(checkpoint: str | os.PathLike, *, explore: bool = False) -> NoisePolicy:

@@ -99,14 +99,15 @@ def test_cpu_profile_keeps_our_episode_ends(case):
     assert experiment.env_runners.rollout_fragment_length == 10
 
 
-@pytest.mark.parametrize("name, warm_up, utd", [("lift_na", (500, None), 1), ("can_na", (2000, 250), 2),
-                                                ("square_na", (2000, 250), 1)])
-def test_pipeline_profiles_resolve_to_what_they_were_measured_with(name, warm_up, utd):
+@pytest.mark.parametrize("name, warm_up, utd, alpha, on_success", [
+    ("lift_na", (500, None), 1, 0.1, True), ("can_na", (2000, 250), 2, 0.1, True),
+    ("square_na", (2000, 250), 2, 0.1, True), ("hopper_na", (2000, 250), 2, 1.0, None)])
+def test_pipeline_profiles_resolve_to_what_they_were_measured_with(name, warm_up, utd, alpha, on_success):
     t = load_experiment(name, profile="cpu").training
     assert (t.hidden_sizes, t.activation, t.utd) == ([256, 256], "relu", utd)
     assert (t.init_rollout_steps, t.learning_starts) == warm_up
-    assert (t.train_batch_size_per_learner, t.initial_alpha, t.mode) == (128, 0.1, "async")
-    assert (t.log_std_min, t.q_w_utd, t.terminate_on_success, t.horizon_is_terminal) == (-5.0, None, True, False)
+    assert (t.train_batch_size_per_learner, t.initial_alpha, t.mode) == (128, alpha, "async")
+    assert (t.log_std_min, t.q_w_utd, t.terminate_on_success, t.horizon_is_terminal) == (-5.0, None, on_success, False)
 
 
 @pytest.mark.parametrize("variant", ["na", "sac"])

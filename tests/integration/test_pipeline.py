@@ -66,3 +66,17 @@ def test_eval_command_runs_a_steered_checkpoint(pipeline_run, tmp_path, capsys):
     assert len(result["episodes"]) == 20 and result["success_rate"] >= 0.9
     assert "success" in capsys.readouterr().out
     assert iio.imread(tmp_path / "e.gif").shape[0] >= 2
+
+
+def test_a_rerun_reuses_both_evaluations_and_reports_their_original_times(pipeline_run, capsys):
+    before = json.loads((pipeline_run / "summary.json").read_text())
+    capsys.readouterr()
+    main(["pipeline", "--task", "twogoal", "--run-dir", str(pipeline_run), "--env-steps", "1500", "--episodes", "60"])
+    out = capsys.readouterr().out
+    assert "evaluate the base policy: reusing" in out and "evaluate the steered policy: reusing" in out
+    after = json.loads((pipeline_run / "summary.json").read_text())
+    assert after["steered"] == before["steered"] and after["base"] == before["base"]
+    for stage in ("base_eval", "steered_eval"):
+        assert after["stage_times_s"][stage] == before["stage_times_s"][stage] > 0
+    assert after["wall_time_s"] == pytest.approx(sum(after["stage_times_s"].values()), abs=0.2)
+    assert after["wall_time_s"] >= before["wall_time_s"]

@@ -406,6 +406,7 @@ def _write_json_atomically(data: Any, path: Path) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
+    from dsrl_ray.envs.tasks import get_task_spec
     from dsrl_ray.eval.video import film_episode, side_by_side, write_video
     from dsrl_ray.rllib.eval_workers import evaluate_on_workers
 
@@ -417,7 +418,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     with _ray_session(None) if args.workers > 1 else nullcontext():
         result = evaluate_on_workers(task, policy, args.episodes, seed=args.seed, workers=args.workers,
                                      noise_fn=noise_fn)
-    print(result.summary())
+    print(result.summary(get_task_spec(task).has_success))
     if args.json:
         _write_json_atomically(result.to_dict(), args.json)
     if args.video:

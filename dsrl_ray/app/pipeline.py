@@ -158,7 +158,8 @@ def run_pipeline(settings: PipelineSettings) -> dict:
             base_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=eval_workers,
                                             progress=settings.progress)
         (run_dir / "base_eval.json").write_text(json.dumps({**base_eval.to_dict(), "evaluated": evaluated}, indent=2))
-    print(base_eval.summary())
+    with_success = get_task_spec(task).has_success
+    print(base_eval.summary(with_success))
 
     overrides = flag_overrides(base_policy=pretrained.checkpoint, seed=settings.seed, env_steps=settings.env_steps,
                                num_env_runners=settings.num_env_runners)
@@ -185,7 +186,7 @@ def run_pipeline(settings: PipelineSettings) -> dict:
                                                noise_fn=noise_policy, progress=settings.progress)
         (run_dir / "steered_eval.json").write_text(
             json.dumps({**steered_eval.to_dict(), "evaluated": evaluated}, indent=2))
-    print(steered_eval.summary())
+    print(steered_eval.summary(with_success))
 
     _stage(6, "learning curve and episode video")
     with times.measure("figures"):

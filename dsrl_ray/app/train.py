@@ -224,6 +224,8 @@ def _train_loop(algo: Any, experiment: Experiment, run_dir: Path, restored: Path
             dynamic_ncols=True,
         )
         last_eval: float | None = None
+        with_success = get_task_spec(experiment.task).has_success
+        metric = "success_rate" if with_success else "episode_return_mean"
         interval = algo.config.evaluation_interval
         try:
             while env_steps < budget:
@@ -236,10 +238,10 @@ def _train_loop(algo: Any, experiment: Experiment, run_dir: Path, restored: Path
                 rows.append(row)
                 scorer.add(row)
                 env_steps = int(row["env_steps"] or env_steps)
-                if row["eval_success_rate"] is not None:
-                    last_eval = row["eval_success_rate"]
+                if row[f"eval_{metric}"] is not None:
+                    last_eval = row[f"eval_{metric}"]
                 bar.update(min(env_steps, budget) - bar.n)
-                bar.set_postfix_str(_postfix(row, last_eval), refresh=True)
+                bar.set_postfix_str(_postfix(row, last_eval, with_success), refresh=True)
                 if algo.iteration % experiment.checkpoint_every == 0:
                     checkpoint, saved_at = save_checkpoint(algo, run_dir), algo.iteration
                     scorer.consider(checkpoint, algo.iteration, env_steps)
@@ -353,8 +355,11 @@ def _cell(value: float | None) -> str:
     return "" if value is None else str(value)
 
 
-def _postfix(row: Mapping[str, float | None], last_eval: float | None) -> str:
+def _postfix(row: Mapping[str, float | None], last_eval: float | None, with_success: bool) -> str:
+    """The training bar's text: training success (tasks with success), training return, last evaluation
+    (success rate, or return for tasks without success)."""
     parts = []
-    for label, value in (("success", row["success_rate"]), ("return", row["episode_return_mean"]), ("eval", last_eval)):
+    shown = (("success", row["success_rate"]),) if with_success else ()
+    for label, value in (*shown, ("return", row["episode_return_mean"]), ("eval", last_eval)):
         parts.append(f"{label}={value:.3g}" if value is not None else f"{label}=-")
     return " ".join(parts)

@@ -59,14 +59,16 @@ class EvalResult:
         half = 1.959964 * self.std_return / max(len(self.episodes), 1) ** 0.5
         return self.mean_return - half, self.mean_return + half
 
-    def summary(self) -> str:
-        """One line: success rate with its 95 % interval, episodes used, return mean and 95 % interval."""
+    def summary(self, with_success: bool = True) -> str:
+        """One line: success rate with its 95 % interval (unless ``with_success`` is false: a task without
+        success), episodes used, return mean and 95 % interval, mean episode length."""
         n = len(self.episodes)
         low, high = self.success_ci95
         half = self.mean_return - self.return_ci95[0]
+        success = f"success {self.success_rate:.1%} (95% CI {low:.1%}-{high:.1%}, {n} episodes), " if with_success else ""
+        episodes = "" if with_success else f", {n} episodes"
         return (
-            f"success {self.success_rate:.1%} (95% CI {low:.1%}-{high:.1%}, {n} episodes), "
-            f"return {self.mean_return:.2f} +/- {half:.2f} (95% CI of the mean), "
+            f"{success}return {self.mean_return:.2f} +/- {half:.2f} (95% CI of the mean{episodes}), "
             f"mean length {sum(self.episode_lengths) / max(n, 1):.1f} steps"
         )
 
@@ -140,18 +142,25 @@ def evaluate_policy(
         progress: show a tqdm progress bar with the success count.
     """
     check_evaluation(task_name, base_policy, n_episodes)
-    successes = 0
+    done: list[EpisodeResult] = []
     with tqdm(total=n_episodes, desc=f"evaluate {task_name}", disable=not progress) as bar:
 
         def count(result: EpisodeResult) -> None:
-            nonlocal successes
-            successes += result.success
+            done.append(result)
             bar.update(1)
-            bar.set_postfix(successes=successes)
+            bar.set_postfix(progress_postfix(task_name, done))
 
         episodes = run_episodes(task_name, base_policy, range(n_episodes), seed=seed, noise_fn=noise_fn,
                                 num_envs=num_envs, on_episode=count)
     return summarize(episodes)
+
+
+def progress_postfix(task_name: str, results: Sequence[EpisodeResult]) -> dict[str, str]:
+    """What an evaluation's progress bar shows so far: the successes, or the mean return for a task without
+    success (gym locomotion)."""
+    if get_task_spec(task_name).has_success:
+        return {"successes": str(sum(r.success for r in results))}
+    return {"mean_return": f"{sum(r.episode_return for r in results) / max(len(results), 1):.1f}"}
 
 
 def check_evaluation(task_name: str, base_policy: BasePolicy, n_episodes: int) -> None:

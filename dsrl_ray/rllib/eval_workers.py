@@ -12,7 +12,15 @@ import math
 
 from tqdm import tqdm
 
-from dsrl_ray.eval.rollout import EpisodeResult, EvalResult, NoiseFn, check_evaluation, run_episodes, summarize
+from dsrl_ray.eval.rollout import (
+    EpisodeResult,
+    EvalResult,
+    NoiseFn,
+    check_evaluation,
+    progress_postfix,
+    run_episodes,
+    summarize,
+)
 from dsrl_ray.policies.base import BasePolicy
 
 SHARDS_PER_WORKER = 3
@@ -77,5 +85,5 @@ def evaluate_on_workers(
             finished = ray.get(done[0])
             results.extend(finished)
             bar.update(len(finished))
-            bar.set_postfix(successes=sum(r.success for r in results))
+            bar.set_postfix(progress_postfix(task_name, results))
     return summarize(sorted(results, key=lambda r: r.seed))

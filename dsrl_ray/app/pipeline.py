@@ -194,7 +194,7 @@ def run_pipeline(settings: PipelineSettings) -> dict:
                                     base_success=base_eval.success_rate, base_return=base_eval.mean_return,
                                     final_success=steered_eval.success_rate, final_return=steered_eval.mean_return,
                                     final_env_steps=trained.best.env_steps if trained.best is not None else None,
-                                    title=f"DSRL-{settings.variant.upper()} on {task}")
+                                    title=f"DSRL-{settings.variant.upper()} on {task}", with_success=with_success)
         film_seed = _film_seed(base_eval, steered_eval)
         filmed = [
             film_episode(task, base_policy, seed=film_seed, label="base, w ~ N(0, I)"),
@@ -281,9 +281,13 @@ def format_summary(summary: dict) -> str:
              f"{summary['episodes']} evaluation episodes each, same env seeds"]
     for name in ("base", "steered"):
         row = summary[name]
-        low, high = row["success_ci95"]
-        lines.append(f"  {name:8s} success {row['success_rate']:6.1%}  (95% CI {low:.1%}-{high:.1%})  "
-                     f"return {row['mean_return']:8.2f}")
+        if summary.get("metric", "success") == "success":
+            low, high = row["success_ci95"]
+            lines.append(f"  {name:8s} success {row['success_rate']:6.1%}  (95% CI {low:.1%}-{high:.1%})  "
+                         f"return {row['mean_return']:8.2f}")
+        else:
+            low, high = row["return_ci95"]
+            lines.append(f"  {name:8s} return {row['mean_return']:9.2f}  (95% CI {low:.2f}-{high:.2f})")
     lines.append(f"  DSRL env steps {summary['dsrl_env_steps']}, wall time {summary['wall_time_s'] / 60:.1f} min")
     if "evaluated_checkpoint" in summary:
         lines.append(f"  steered = the best checkpoint by training episodes, at "

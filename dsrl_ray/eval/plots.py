@@ -38,8 +38,10 @@ def plot_learning_curve(
     final_env_steps: float | None = None,
     smoothing: int = 10,
     title: str = "DSRL",
+    with_success: bool = True,
 ) -> Path:
-    """Write a two-panel PNG: success rate (top) and episode return (bottom) vs env steps.
+    """Write a two-panel PNG: success rate (top) and episode return (bottom) vs env steps (only the
+    return panel with ``with_success=False``: a task without success, e.g. gym locomotion).
 
     Each row of ``progress.csv`` holds the mean over the training episodes that ended in that
     iteration (few per iteration on long-horizon tasks): those are faint dots, their rolling mean
@@ -58,6 +60,7 @@ def plot_learning_curve(
         final_env_steps: env steps of the checkpoint the final evaluation used (default: the last row's).
         smoothing: rows in the rolling mean.
         title: figure title.
+        with_success: draw the success panel.
 
     Returns:
         The PNG path.
@@ -71,11 +74,13 @@ def plot_learning_curve(
     if not rows:
         raise ValueError(f"{str(progress_csv)!r} has no rows: the run logged no iteration")
     steps = [row[_ENV_STEPS] for row in rows]
-    fig, (ax_s, ax_r) = plt.subplots(2, 1, figsize=(7, 6.5), sharex=True)
-    panels = (
-        (ax_s, "success_rate", "eval_success_rate", base_success, final_success, "success rate"),
-        (ax_r, "episode_return_mean", "eval_episode_return_mean", base_return, final_return, "episode return"),
-    )
+    if with_success:
+        fig, (ax_s, ax_r) = plt.subplots(2, 1, figsize=(7, 6.5), sharex=True)
+    else:
+        fig, ax_r = plt.subplots(1, 1, figsize=(7, 3.8))
+    panels = [(ax_r, "episode_return_mean", "eval_episode_return_mean", base_return, final_return, "episode return")]
+    if with_success:
+        panels.insert(0, (ax_s, "success_rate", "eval_success_rate", base_success, final_success, "success rate"))
     for ax, train_key, eval_key, base_level, final_level, label in panels:
         values = [row.get(train_key, math.nan) for row in rows]
         ax.plot(steps, values, ".", color="tab:blue", alpha=0.25, markersize=4)
@@ -91,8 +96,9 @@ def plot_learning_curve(
             ax.axhline(base_level, color="tab:red", linestyle="--", label="base policy, w ~ N(0, I)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    ax_s.set_ylim(-0.02, 1.02)
-    ax_s.legend(loc="best", fontsize=8)
+    if with_success:
+        ax_s.set_ylim(-0.02, 1.02)
+    panels[0][0].legend(loc="best", fontsize=8)
     ax_r.set_xlabel("env steps (action chunks)")
     fig.suptitle(title)
     fig.tight_layout()

@@ -225,6 +225,19 @@ def _add_pipeline(sub: argparse._SubParsersAction, demo_tasks: str) -> None:
     p.set_defaults(func=cmd_pipeline)
 
 
+def _add_summary(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "summary",
+        help="one figure and one markdown table over finished pipeline runs",
+        description="Read the summary.json of each RUN_DIR (written by `dsrl-ray pipeline`, here or on "
+        "other machines) and write OUT/summary.png (base vs steered per task, with 95%% intervals) and "
+        "OUT/summary.md (one row per run), as `pipeline --task all` does at its end.",
+    )
+    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="pipeline run directories (or summary.json files)")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="where summary.png and summary.md go (default: runs)")
+    p.set_defaults(func=cmd_summary)
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
@@ -285,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pretrain(sub, tasks)
     _add_eval(sub, tasks)
     _add_pipeline(sub, demo_tasks)
+    _add_summary(sub)
     _add_train(sub)
     return parser
 
@@ -457,6 +471,13 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
             run_pipeline(settings[0])
         else:
             run_all_tasks(settings, args.run_dir or Path("runs"))
+
+
+def cmd_summary(args: argparse.Namespace) -> None:
+    from dsrl_ray.app.pipeline import write_summaries
+    from dsrl_ray.eval.summary import load_summaries
+
+    write_summaries(load_summaries(args.run_dirs), args.out)
 
 
 def train_overrides(args: argparse.Namespace) -> dict[str, Any]:

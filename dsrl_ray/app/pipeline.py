@@ -231,18 +231,28 @@ def run_pipeline(settings: PipelineSettings) -> dict:
 
 def run_all_tasks(settings: list[PipelineSettings], root: Path) -> list[dict]:
     """:func:`run_pipeline` for each task in turn, then ``root/summary.png`` and ``root/summary.md`` over all."""
-    from dsrl_ray.eval.summary import plot_summaries, summary_table
-
     summaries = []
     for index, task_settings in enumerate(settings, start=1):
         print(f"\n=== task {index}/{len(settings)}: {task_settings.task} ({task_settings.run_dir}) ===", flush=True)
         summaries.append(run_pipeline(task_settings))
+    write_summaries(summaries, root)
+    return summaries
+
+
+def write_summaries(summaries: list[dict], root: Path) -> tuple[Path, Path]:
+    """``root/summary.png`` (base vs steered per task, 95 % intervals) and ``root/summary.md`` (one table row
+    per task) from per-task pipeline summaries; prints the table. Returns both paths."""
+    from dsrl_ray.eval.summary import plot_summaries, summary_table
+
     root.mkdir(parents=True, exist_ok=True)
     figure = plot_summaries(summaries, root / "summary.png")
     table = summary_table(summaries)
-    (root / "summary.md").write_text(table)
-    print(f"\n{table}\n{figure}")
-    return summaries
+    markdown = root / "summary.md"
+    partial = markdown.with_name(f".partial_{markdown.name}")
+    partial.write_text(table)
+    os.replace(partial, markdown)
+    print(f"\n{table}\n{figure}\n{markdown}")
+    return figure, markdown
 
 
 def reusable_evaluation(path: Path, evaluated: dict) -> EvalResult | None:

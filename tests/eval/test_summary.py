@@ -49,3 +49,24 @@ def test_figure_draws_one_panel_per_task(run_dirs, tmp_path):
 def test_missing_summary_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="summary.json"):
         load_summaries([tmp_path])
+
+
+def test_summary_command_writes_the_figure_and_table_of_finished_runs(run_dirs, tmp_path, capsys):
+    from dsrl_ray.app.cli import main
+
+    main(["summary", *map(str, run_dirs), "--out", str(tmp_path / "all")])
+    table = (tmp_path / "all" / "summary.md").read_text().splitlines()
+    assert len(table) == 5 and table[2].startswith("| lift (diffusion, DSRL-NA) | success | 68.0%")
+    assert Image.open(tmp_path / "all" / "summary.png").size[0] > 600
+    assert "summary.md" in capsys.readouterr().out
+    assert not list((tmp_path / "all").glob(".partial_*"))
+
+
+def test_summary_command_names_a_run_without_a_summary(tmp_path, capsys):
+    from dsrl_ray.app.cli import main
+
+    (tmp_path / "unfinished").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["summary", str(tmp_path / "unfinished"), "--out", str(tmp_path / "all")])
+    assert exit_info.value.code == 2
+    assert "no pipeline summary at" in capsys.readouterr().err and not (tmp_path / "all").exists()

@@ -119,7 +119,7 @@ def _add_demos(sub: argparse._SubParsersAction, demo_tasks: str) -> None:
         description="Run a task's demonstrator with Gaussian action noise of std SIGMA "
         "and write the episodes as robomimic low-dim HDF5 (data/demo_N/obs/<key>, actions, ...). "
         "The gym tasks' demonstrator is a SAC policy trained to the task's target return on first use "
-        "(hours on 2 cores) and cached in ~/.cache/dsrl_ray/demonstrators (or $DSRL_RAY_CACHE_DIR).",
+        "(about 30 minutes for Hopper on 2 cores) and cached in ~/.cache/dsrl_ray/demonstrators (or $DSRL_RAY_CACHE_DIR).",
     )
     p.add_argument("--task", default="lift", help=f"a task with a demonstrator: {demo_tasks} (default: lift)")
     p.add_argument("--n", type=int, default=None, help="number of demonstrations to keep (default: the task preset)")

@@ -1,8 +1,9 @@
-"""Hopper without downloads: a SAC demonstrator (RLlib) trained on a tiny budget, cached, rolled out into a
-robomimic-layout dataset that ``load_demos``, robomimic and ``dsrl-ray pretrain`` read; then the same from the CLI.
+"""Hopper without downloads: a SAC demonstrator (DSRL-SAC over the identity policy, on RLlib) trained on a
+tiny budget, cached, rolled out into a robomimic-layout dataset that ``load_demos``, robomimic and
+``dsrl-ray pretrain`` read; then the same from the CLI.
 
-The real budget (``dsrl-ray demos --task hopper``: SAC to a mean return of 1100) takes hours on 2 cores; the
-slow test runs it.
+The real budget (``dsrl-ray demos --task hopper``: SAC to a mean return of 1100) takes about 30 minutes on
+2 cores; the slow test runs it.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def test_settings_refuse_tasks_without_a_target_and_unknown_names():
 
 @pytest.mark.slow
 def test_real_budget_reaches_a_medium_return(ray_local, tmp_path):
-    """The real thing (hours on 2 cores, once: the default cache keeps it): SAC reaches the target return,
+    """The real thing (about 30 minutes on 2 cores, once: the default cache keeps it): SAC reaches the target return,
     the noisy rollouts stay near it."""
     settings = SACDemoSettings.for_task("hopper")
     demonstrator = SACDemonstrator.load_or_train("hopper", 0.1, settings=settings)  # the default cache

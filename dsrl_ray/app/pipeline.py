@@ -78,7 +78,8 @@ class StageTimes:
     """Seconds each stage took when it did its work, stored in ``path`` (JSON ``{stage: seconds}``) across runs.
 
     A stage that is skipped because its output exists keeps its stored time; one that runs afresh
-    replaces it; one that resumes (pretraining, DSRL training) adds to it.
+    replaces it; one that resumes (pretraining, DSRL training) adds to it, unless the block marks
+    itself idle (a resume that found nothing left to do).
     """
 
     def __init__(self, path: Path) -> None:
@@ -86,10 +87,14 @@ class StageTimes:
         self.seconds: dict[str, float] = json.loads(path.read_text()) if path.is_file() else {}
 
     @contextmanager
-    def measure(self, stage: str, *, resumed: bool = False) -> Iterator[None]:
-        """Time the block as ``stage`` (added to its stored time if ``resumed``) and store it."""
+    def measure(self, stage: str, *, resumed: bool = False) -> Iterator[dict[str, bool]]:
+        """Time the block as ``stage`` (added to its stored time if ``resumed``) and store it; the block may set
+        ``["idle"] = True`` on the dict it gets, and its time is then not counted."""
         started = time.perf_counter()
-        yield
+        run = {"idle": False}
+        yield run
+        if run["idle"]:
+            return
         before = self.seconds.get(stage, 0.0) if resumed else 0.0
         self.seconds[stage] = round(before + time.perf_counter() - started, 1)
         partial = self.path.with_name(f".partial_{self.path.name}")
@@ -170,8 +175,10 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     _stage(4, f"steer: DSRL-{settings.variant.upper()} on {config_path.name}"
               f"{f' (profile {settings.profile})' if settings.profile else ''}, {experiment.stop.env_steps} env steps")
     resume = (dsrl_dir / PROGRESS_CSV).exists()
-    with times.measure("dsrl", resumed=resume):
+    steps_before = _env_steps_logged(dsrl_dir / PROGRESS_CSV) if resume else None
+    with times.measure("dsrl", resumed=resume) as run:
         trained = train_from_experiment(experiment, dsrl_dir, resume=resume, progress=settings.progress)
+        run["idle"] = trained.env_steps == steps_before
 
     noise_policy = load_noise_policy(trained.chosen_checkpoint, explore=True)
     evaluated = {**evaluated, "noise_policy_sha256": noise_policy_digest(trained.chosen_checkpoint)}
@@ -267,6 +274,14 @@ def reusable_evaluation(path: Path, evaluated: dict) -> EvalResult | None:
     if stored.get("evaluated") != evaluated:
         return None
     return EvalResult.from_dict(stored)
+
+
+def _env_steps_logged(progress_csv: Path) -> int | None:
+    """Env steps of the last row of a DSRL run's ``progress.csv`` (None: no row yet)."""
+    from dsrl_ray.eval.plots import read_progress
+
+    rows = read_progress(progress_csv)
+    return int(rows[-1]["env_steps"]) if rows else None
 
 
 def _checkpoint_choice(best) -> str:

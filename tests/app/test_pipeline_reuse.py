@@ -39,7 +39,7 @@ def test_another_policy_other_episodes_or_no_record_evaluate_again(tmp_path):
 
 
 def test_stage_times_replace_add_on_resume_and_survive_a_rerun(tmp_path, monkeypatch):
-    clock = iter([10.0, 12.5, 20.0, 23.0, 30.0, 31.0])
+    clock = iter([10.0, 12.5, 20.0, 23.0, 30.0, 31.0, 40.0])
     monkeypatch.setattr(pipeline_module.time, "perf_counter", lambda: next(clock))
     path = tmp_path / "timings.json"
     times = StageTimes(path)
@@ -53,6 +53,9 @@ def test_stage_times_replace_add_on_resume_and_survive_a_rerun(tmp_path, monkeyp
         pass
     assert again.seconds == {"demos": 2.5, "dsrl": 4.0} and again.total() == 6.5
     assert json.loads(path.read_text()) == again.seconds
+    with again.measure("dsrl", resumed=True) as run:  # a resume with nothing left to do
+        run["idle"] = True
+    assert again.seconds["dsrl"] == 4.0
 
 
 def test_noise_policy_digest_follows_the_module_files(tmp_path):

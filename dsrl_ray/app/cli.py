@@ -413,10 +413,9 @@ def _load_eval_policies(args: argparse.Namespace) -> tuple[str, Any, Any]:
 
 
 def _write_json_atomically(data: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".partial_{path.name}")
-    partial.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(partial, path)
+    from dsrl_ray.policies.atomic import atomic_write_text
+
+    atomic_write_text(json.dumps(data, indent=2), path)
 
 
 def cmd_eval(args: argparse.Namespace) -> None:

@@ -90,6 +90,8 @@ class StageTimes:
     def measure(self, stage: str, *, resumed: bool = False) -> Iterator[dict[str, bool]]:
         """Time the block as ``stage`` (added to its stored time if ``resumed``) and store it; the block may set
         ``["idle"] = True`` on the dict it gets, and its time is then not counted."""
+        from dsrl_ray.policies.atomic import atomic_write_text
+
         started = time.perf_counter()
         run = {"idle": False}
         yield run
@@ -97,9 +99,7 @@ class StageTimes:
             return
         before = self.seconds.get(stage, 0.0) if resumed else 0.0
         self.seconds[stage] = round(before + time.perf_counter() - started, 1)
-        partial = self.path.with_name(f".partial_{self.path.name}")
-        partial.write_text(json.dumps(self.seconds, indent=2))
-        os.replace(partial, self.path)
+        atomic_write_text(json.dumps(self.seconds, indent=2), self.path)
 
     def total(self) -> float:
         """Sum of the stored stage times, seconds."""
@@ -120,10 +120,12 @@ def run_pipeline(settings: PipelineSettings) -> dict:
     from dsrl_ray.app.pretrain import pretrain_from_dataset
     from dsrl_ray.app.train import PROGRESS_CSV, train_from_experiment
     from dsrl_ray.experiment import flag_overrides
+    from dsrl_ray.policies.atomic import atomic_write_text
     from dsrl_ray.policies.spec import file_sha256
 
     task, run_dir = settings.task, Path(settings.run_dir)
-    preset = get_task_spec(task).preset
+    spec = get_task_spec(task)
+    preset = spec.preset
     config_path = settings.config or CONFIG_DIR / f"{task}_{settings.variant}.yaml"
     experiment = load_experiment(config_path, settings.profile)
     if experiment.task != task:
@@ -162,8 +164,8 @@ def run_pipeline(settings: PipelineSettings) -> dict:
         with times.measure("base_eval"):
             base_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=eval_workers,
                                             progress=settings.progress)
-        (run_dir / "base_eval.json").write_text(json.dumps({**base_eval.to_dict(), "evaluated": evaluated}, indent=2))
-    with_success = get_task_spec(task).has_success
+        atomic_write_text(json.dumps({**base_eval.to_dict(), "evaluated": evaluated}, indent=2), run_dir / "base_eval.json")
+    with_success = spec.has_success
     print(base_eval.summary(with_success))
 
     overrides = flag_overrides(base_policy=pretrained.checkpoint, seed=settings.seed, env_steps=settings.env_steps,
@@ -191,8 +193,8 @@ def run_pipeline(settings: PipelineSettings) -> dict:
         with times.measure("steered_eval"):
             steered_eval = evaluate_on_workers(task, base_policy, episodes, seed=eval_seed, workers=eval_workers,
                                                noise_fn=noise_policy, progress=settings.progress)
-        (run_dir / "steered_eval.json").write_text(
-            json.dumps({**steered_eval.to_dict(), "evaluated": evaluated}, indent=2))
+        atomic_write_text(json.dumps({**steered_eval.to_dict(), "evaluated": evaluated}, indent=2),
+                          run_dir / "steered_eval.json")
     print(steered_eval.summary(with_success))
 
     _stage(6, "learning curve and episode video")
@@ -213,7 +215,7 @@ def run_pipeline(settings: PipelineSettings) -> dict:
         "task": task,
         "variant": settings.variant,
         "policy_type": settings.policy_type,
-        "metric": "success" if get_task_spec(task).has_success else "return",
+        "metric": "success" if with_success else "return",
         "episodes": episodes,
         "base": evaluation_row(base_eval),
         "steered": evaluation_row(steered_eval),
@@ -250,14 +252,12 @@ def write_summaries(summaries: list[dict], root: Path) -> tuple[Path, Path]:
     """``root/summary.png`` (base vs steered per task, 95 % intervals) and ``root/summary.md`` (one table row
     per task) from per-task pipeline summaries; prints the table. Returns both paths."""
     from dsrl_ray.eval.summary import plot_summaries, summary_table
+    from dsrl_ray.policies.atomic import atomic_write_text
 
     root.mkdir(parents=True, exist_ok=True)
     figure = plot_summaries(summaries, root / "summary.png")
     table = summary_table(summaries)
-    markdown = root / "summary.md"
-    partial = markdown.with_name(f".partial_{markdown.name}")
-    partial.write_text(table)
-    os.replace(partial, markdown)
+    markdown = atomic_write_text(table, root / "summary.md")
     print(f"\n{table}\n{figure}\n{markdown}")
     return figure, markdown
 

@@ -225,7 +225,7 @@ def _train_loop(algo: Any, experiment: Experiment, run_dir: Path, restored: Path
         )
         last_eval: float | None = None
         with_success = get_task_spec(experiment.task).has_success
-        metric = "success_rate" if with_success else "episode_return_mean"
+        metric = training_metric(experiment.task)
         interval = algo.config.evaluation_interval
         try:
             while env_steps < budget:
@@ -255,12 +255,17 @@ def _train_loop(algo: Any, experiment: Experiment, run_dir: Path, restored: Path
                        env_steps=env_steps, metrics=metrics)
 
 
+def training_metric(task: str) -> str:
+    """The ``progress.csv`` column a run on ``task`` is judged by: ``success_rate``, or ``episode_return_mean``
+    for a task without success."""
+    return "success_rate" if get_task_spec(task).has_success else "episode_return_mean"
+
+
 def _best_scorer(experiment: Experiment, run_dir: Path, rows: list[dict[str, float | None]],
                  warm_up_env_steps: int) -> BestScorer:
     """The best-checkpoint scorer of ``experiment``, fed the progress ``rows`` a resumed run keeps."""
-    metric = "success_rate" if get_task_spec(experiment.task).has_success else "episode_return_mean"
     size = experiment.best_checkpoint_episodes
-    scorer = BestScorer(size, metric, warm_up_env_steps, read_best(run_dir / CHECKPOINTS) if size else None)
+    scorer = BestScorer(size, training_metric(experiment.task), warm_up_env_steps, read_best(run_dir / CHECKPOINTS) if size else None)
     for row in rows:
         scorer.add(row)
     return scorer

@@ -1,4 +1,4 @@
-"""Atomic ``torch.save``: a reader sees the old file or the complete new one, never a partial one."""
+"""Atomic file writes (``torch.save``, text): a reader sees the old file or the complete new one, never a partial one."""
 
 from __future__ import annotations
 
@@ -23,6 +23,25 @@ def atomic_torch_save(obj: object, path: str | os.PathLike) -> Path:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
+    """Write ``text`` (UTF-8) to a temp file in ``path``'s folder, then ``os.replace`` it onto ``path``.
+
+    On any failure the temp file is removed and the exception re-raised; ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
